@@ -1,0 +1,3 @@
+"""Placeholder until the module is written."""
+RankSegmentsResult = None
+rank_segments = None

@@ -1,0 +1,3 @@
+"""Placeholder until the module is written."""
+AssessChangeResult = None
+assess_change = None
