@@ -7,7 +7,7 @@ and then works on a clean frame: dates normalised to midnight, one row per date
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +82,7 @@ def parse_date(value: object, *, name: str) -> pd.Timestamp:
     return stamp.normalize()
 
 
-def check_columns(frame: pd.DataFrame, columns: Iterable[Hashable], *, role: str) -> None:
+def check_columns(frame: pd.DataFrame, columns: Iterable[str], *, role: str) -> None:
     """Raise ColumnError naming every column of ``columns`` that ``frame`` lacks."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -95,20 +95,24 @@ def check_columns(frame: pd.DataFrame, columns: Iterable[Hashable], *, role: str
 
 def _as_dates(column: pd.Series, *, date_col: str) -> pd.Series:
     if column.isna().any():
-        raise DateError(f"date column {date_col!r} has {int(column.isna().sum())} empty value(s)")
+        empty = int(column.isna().sum())
+        raise DateError(f"date column {date_col!r} has {empty} empty value(s)")
     try:
         if pd.api.types.is_datetime64_any_dtype(column):
             dates = column
         else:
             dates = pd.to_datetime(column, format="mixed")
     except (ValueError, TypeError) as err:
-        raise DateError(f"date column {date_col!r} holds values that are not dates: {err}") from err
+        raise DateError(
+            f"date column {date_col!r} holds values that are not dates: {err}"
+        ) from err
     if isinstance(dates.dtype, pd.DatetimeTZDtype):
         dates = dates.dt.tz_convert(None)
-    return dates.dt.normalize().astype("datetime64[ns]")
+    normalized: pd.Series = dates.dt.normalize().astype("datetime64[ns]")
+    return normalized
 
 
-def _as_numeric(frame: pd.DataFrame, column: Hashable, *, role: str) -> pd.Series:
+def _as_numeric(frame: pd.DataFrame, column: str, *, role: str) -> pd.Series:
     values = frame[column]
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
         sample = values.dropna().head(3).tolist()
@@ -126,8 +130,8 @@ def prepare_daily_frame(
     frame: pd.DataFrame,
     *,
     date_col: str,
-    numeric_cols: Sequence[Hashable],
-    key_cols: Sequence[Hashable] = (),
+    numeric_cols: Sequence[str],
+    key_cols: Sequence[str] = (),
     role: str = "metric",
 ) -> pd.DataFrame:
     """Validate a daily table and return a clean copy.
@@ -183,7 +187,7 @@ def prepare_daily_frame(
 
 
 def resolve_window(
-    dates: Iterable[pd.Timestamp] | pd.DatetimeIndex,
+    dates: pd.DatetimeIndex | pd.Series,
     *,
     date_target: object,
     date_base: object = None,
@@ -201,13 +205,20 @@ def resolve_window(
     ParameterError
         ``history_weeks`` is not a positive whole number.
     """
-    if isinstance(history_weeks, bool) or not isinstance(history_weeks, int | np.integer):
-        raise ParameterError(f"history_weeks must be a whole number, got {history_weeks!r}")
+    if isinstance(history_weeks, bool) or not isinstance(
+        history_weeks, int | np.integer
+    ):
+        raise ParameterError(
+            f"history_weeks must be a whole number, got {history_weeks!r}"
+        )
     if history_weeks < 1:
         raise ParameterError(f"history_weeks must be at least 1, got {history_weeks!r}")
     present = pd.DatetimeIndex(pd.unique(pd.DatetimeIndex(dates)))
     target = parse_date(date_target, name="date_target")
-    base = target - WEEK if date_base is None else parse_date(date_base, name="date_base")
+    if date_base is None:
+        base = target - WEEK
+    else:
+        base = parse_date(date_base, name="date_base")
 
     if base >= target:
         raise DateError(

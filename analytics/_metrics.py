@@ -1,4 +1,5 @@
 """Placeholder until the module is written."""
+
 METHODS = None
 RankMetricsResult = None
 rank_metrics = None

@@ -1,3 +1,4 @@
 """Placeholder until the module is written."""
+
 RankSegmentsResult = None
 rank_segments = None

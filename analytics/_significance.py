@@ -1,3 +1,4 @@
 """Placeholder until the module is written."""
+
 AssessChangeResult = None
 assess_change = None
