@@ -1,0 +1,1 @@
+"""Seeded generators of realistic casino data with planted causes (ground truth)."""
