@@ -17,9 +17,7 @@ import json
 import logging
 import math
 import secrets
-import threading
 import time
-import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,14 +41,11 @@ from analytics.service._models import (
 )
 from analytics.service._settings import ServiceSettings
 from analytics.service._sources import load_path
+from analytics.service._warnings import recorded_warnings
 
 __all__ = ["create_app"]
 
 logger = logging.getLogger("analytics.service")
-
-# warnings.catch_warnings swaps process-wide state, so the analytics calls that
-# record warnings run one at a time; each takes milliseconds on daily data.
-_ANALYTICS_LOCK = threading.Lock()
 
 _bearer = HTTPBearer(auto_error=False, description="CASINO_EXPLAIN_API_TOKEN")
 
@@ -306,15 +301,13 @@ def _explain(
     png: bool,
 ) -> Response:
     frame = load_path(params.path, settings)
-    with _ANALYTICS_LOCK, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    context = f"{endpoint.function_name} on {params.path}"
+    with recorded_warnings(context) as remarks:
         payload = _finite(endpoint.run(frame, params).to_dict())
-        image = (
-            render_png(payload, chart=getattr(params, "chart", "bars")) if png else b""
-        )
-    remarks = [str(w.message) for w in caught]
-    for remark in remarks:
-        logger.warning("%s on %s: %s", endpoint.function_name, params.path, remark)
+    image = b""
+    if png:
+        with recorded_warnings(f"chart of {context}"):
+            image = render_png(payload, chart=getattr(params, "chart", "bars"))
     if image:
         return Response(content=image, media_type="image/png")
     if remarks:

@@ -22,14 +22,16 @@ import httpx
 import pandas as pd
 
 from analytics.errors import CasinoExplainError
+from analytics.io.files import READERS, read_table
 from analytics.service._errors import ServiceError
 from analytics.service._settings import ServiceSettings
+from analytics.service._warnings import recorded_warnings
 
 __all__ = ["SUPPORTED_SUFFIXES", "load_path", "resolve_local_path"]
 
 logger = logging.getLogger("analytics.service")
 
-SUPPORTED_SUFFIXES = frozenset({".csv", ".parquet", ".pq", ".json"})
+SUPPORTED_SUFFIXES = frozenset(READERS)
 PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".pck", ".pcl", ".joblib"})
 
 # For URLs without a telling suffix, the type the server declares decides.
@@ -230,10 +232,9 @@ def _fetch(raw: str, settings: ServiceSettings) -> pd.DataFrame:
 
 
 def _read(path: Path, *, shown: str) -> pd.DataFrame:
-    from analytics.io.files import read_table
-
     try:
-        return read_table(path)
+        with recorded_warnings(f"reading {shown}"):
+            return read_table(path)
     except CasinoExplainError as err:
         raise ServiceError(
             422, "unreadable_file", f"path={shown!r}: {err}", "path"
