@@ -133,6 +133,39 @@ def _fallback(value: Any) -> Any:
     return str(value)
 
 
+def _records(table: Any) -> list[dict[str, Any]]:
+    if not isinstance(table, pd.DataFrame):
+        return []
+    cleaned = table.astype(object).where(table.notna(), None)
+    return [
+        {str(key): value for key, value in row.items()}
+        for row in cleaned.to_dict(orient="records")
+    ]
+
+
+def _envelope(
+    endpoint: Endpoint, params: ExplainRequest, result: Any
+) -> dict[str, Any]:
+    """Return ``result.to_dict()`` with the keys every client may rely on.
+
+    ``module``, ``parameters``, ``dates``, ``rows``, ``skipped`` and ``notes``
+    are filled from the result when its ``to_dict()`` leaves one out, so that
+    ``pandas.DataFrame(answer["rows"])`` always gives the table.
+    """
+    payload: dict[str, Any] = dict(result.to_dict())
+    payload.setdefault("module", endpoint.function_name)
+    payload.setdefault("parameters", params.analytics_kwargs())
+    window: Any = getattr(result, "window", None)
+    if "dates" not in payload and hasattr(window, "as_dict"):
+        payload["dates"] = window.as_dict()
+    if "rows" not in payload:
+        payload["rows"] = _records(getattr(result, "table", None))
+    payload.setdefault("skipped", {})
+    payload.setdefault("notes", [])
+    finite: dict[str, Any] = _finite(payload)
+    return finite
+
+
 class StrictJSONResponse(JSONResponse):
     """JSON answer that never writes NaN (not JSON) and copes with numpy values."""
 
@@ -303,7 +336,7 @@ def _explain(
     frame = load_path(params.path, settings)
     context = f"{endpoint.function_name} on {params.path}"
     with recorded_warnings(context) as remarks:
-        payload = _finite(endpoint.run(frame, params).to_dict())
+        payload = _envelope(endpoint, params, endpoint.run(frame, params))
     image = b""
     if png:
         with recorded_warnings(f"chart of {context}"):

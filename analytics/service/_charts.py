@@ -56,41 +56,88 @@ def _rows(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [row for row in rows if isinstance(row, Mapping)][:MAX_BARS]
 
 
+# The column each method ranks by, so the bars show the order's reason.
+_RANKED_BY = {
+    "linkranks": "linked_score",
+    "bestranks": "score",
+    "worstranks": "score",
+    "absranks": "norm_delta",
+}
+
+
+def _method(payload: Mapping[str, Any]) -> str:
+    method = payload.get("method") or (payload.get("parameters") or {}).get("method")
+    return str(method or "").lower()
+
+
 def _metric_bars(payload: Mapping[str, Any]) -> Figure:
-    rows = [r for r in _rows(payload) if _number(r.get("score")) is not None]
+    column = _RANKED_BY.get(_method(payload), "score")
+    if not any(column in row for row in _rows(payload)):
+        column = "score"
+    rows = [r for r in _rows(payload) if _number(r.get(column)) is not None]
     figure, axes = _figure(len(rows))
     axes.set_title(_title(payload, "Metrics ranked"))
     if not rows:
         _empty(axes, "no metric could be ranked")
         return figure
     labels = [str(r.get("metric")) for r in rows][::-1]
-    scores = [_number(r.get("score")) or 0.0 for r in rows][::-1]
-    colours = [_UP if s > 0 else _DOWN if s < 0 else _NEUTRAL for s in scores]
-    axes.barh(labels, scores, color=colours)
+    values = [_number(r.get(column)) or 0.0 for r in rows][::-1]
+    colours = [_UP if v > 0 else _DOWN if v < 0 else _NEUTRAL for v in values]
+    axes.barh(labels, values, color=colours)
     axes.axvline(0.0, color="black", linewidth=0.8)
-    axes.set_xlabel("score = norm_delta(metric) x norm_delta(KPI)")
+    axes.set_xlabel(f"{column} ({_method(payload) or 'method'} ranks by it)")
     return figure
 
 
+def _waterfall_steps(
+    payload: Mapping[str, Any],
+) -> tuple[list[tuple[str, float]], str]:
+    """The steps of the waterfall and the unit they are in.
+
+    Metrics with a ``contribution`` (parts of an identity of the KPI, whose
+    contributions split its delta exactly) give steps in KPI units, closed by
+    the remainder of the KPI's delta. Without contributions the steps are the
+    standardized changes (norm_delta) in rank order.
+    """
+    rows = _rows(payload)
+    parts = [
+        (str(r.get("metric")), value)
+        for r in rows
+        if (value := _number(r.get("contribution"))) is not None
+    ]
+    kpi = payload.get("kpi") or {}
+    delta = _number(kpi.get("delta"))
+    if parts and delta is not None:
+        rest = delta - sum(value for _, value in parts)
+        if abs(rest) > 1e-9 * max(abs(delta), 1.0):
+            parts.append(("rest of the change", rest))
+        return parts, "contribution to the KPI's change (KPI units)"
+    steps = [
+        (str(r.get("metric")), value)
+        for r in rows
+        if (value := _number(r.get("norm_delta"))) is not None
+    ]
+    return steps, "cumulative norm_delta (changes in history standard deviations)"
+
+
 def _metric_waterfall(payload: Mapping[str, Any]) -> Figure:
-    rows = [r for r in _rows(payload) if _number(r.get("norm_delta")) is not None]
-    figure, axes = _figure(len(rows))
+    steps, unit = _waterfall_steps(payload)
+    figure, axes = _figure(len(steps))
     axes.set_title(_title(payload, "Metric changes in rank order"))
-    if not rows:
+    if not steps:
         _empty(axes, "no metric could be ranked")
         return figure
-    # Each bar starts where the previous one ended, so the chart reads as the
-    # running sum of the standardized changes down the ranking.
+    # Each bar starts where the previous one ended: the chart reads as a
+    # running sum down the ranking.
     start = 0.0
-    for position, row in enumerate(rows):
-        step = _number(row.get("norm_delta")) or 0.0
+    for position, (_, step) in enumerate(steps):
         colour = _UP if step > 0 else _DOWN if step < 0 else _NEUTRAL
         axes.barh(position, step, left=start, color=colour)
         start += step
-    axes.set_yticks(range(len(rows)), [str(r.get("metric")) for r in rows])
+    axes.set_yticks(range(len(steps)), [name for name, _ in steps])
     axes.invert_yaxis()
     axes.axvline(0.0, color="black", linewidth=0.8)
-    axes.set_xlabel("cumulative norm_delta (changes in history standard deviations)")
+    axes.set_xlabel(unit)
     return figure
 
 
@@ -156,7 +203,9 @@ def render_png(payload: Mapping[str, Any], *, chart: str = "bars") -> bytes:
         result (``module`` says which).
     chart : {"bars", "waterfall"}
         For rank_metrics only: horizontal bars of the score, or a waterfall of
-        the standardized changes in rank order.
+        the metrics' contributions to the KPI's change (identity parts, closed
+        by the remainder) or, without contributions, of the standardized changes
+        in rank order.
 
     Returns
     -------

@@ -69,11 +69,11 @@ class ExplainRequest(BaseModel):
         max_length=256,
         description="The KPI column whose change is explained, e.g. coin_in or coinIn.",
     )
-    date_col: str = Field(
-        default="day",
+    date_col: str | None = Field(
+        default=None,
         min_length=1,
         max_length=256,
-        description="The date column of the data.",
+        description="The date column of the data (left out: the analytics default).",
     )
     date_target: str = Field(
         min_length=1,
@@ -128,8 +128,8 @@ class RankMetricsRequest(ExplainRequest):
     )
     chart: Literal["bars", "waterfall"] = Field(
         default="bars",
-        description="With format=png: horizontal bars of the scores, or a waterfall "
-        "of the metric changes in rank order.",
+        description="With format=png: horizontal bars of the ranking score, or a "
+        "waterfall of the metrics' contributions to the KPI's change.",
     )
 
 
