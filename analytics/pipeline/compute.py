@@ -1,0 +1,466 @@
+"""One explanation: run the core modules for a casino, a day and a KPI.
+
+This is the thin layer between the I/O-free core (:mod:`analytics`) and the
+reporting tables: it calls ``rank_metrics``, ``assess_change`` and
+``rank_segments`` on frames already read from the source, and turns the rows of
+their ``.table`` (and ``.breakdown``) into rows of the reporting tables plus one
+plain-English sentence for the daily summary. It reads and writes nothing itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+import analytics
+from analytics.errors import ParameterError
+from analytics.pipeline.config import PipelineConfig
+
+__all__ = [
+    "Explanation",
+    "code_version",
+    "explain_casino_dates",
+    "explain_casino_day",
+    "run_parameters",
+    "summary_sentence",
+]
+
+_METRIC_FIELDS = (
+    "metric",
+    "rank",
+    "value_base",
+    "value_target",
+    "delta",
+    "pct_change",
+    "norm_base",
+    "norm_target",
+    "norm_delta",
+    "score",
+    "direction",
+    "corr_hist",
+)
+_SIGNIFICANCE_FIELDS = (
+    "metric",
+    "value_base",
+    "value_target",
+    "delta",
+    "pct_change",
+    "robust_z",
+    "scale_method",
+    "percentile",
+    "significant",
+    "direction",
+    "target_is_holiday",
+    "base_is_holiday",
+    "reason",
+)
+_BREAKDOWN_FIELDS = (
+    "dimension",
+    "member",
+    "value_base",
+    "value_target",
+    "delta",
+    "share_of_change",
+    "surprise",
+)
+_SEGMENT_FIELDS = (
+    "segment",
+    "depth",
+    "value_base",
+    "value_target",
+    "delta",
+    "share_of_change",
+    "score",
+    "rank",
+    "is_root_cause",
+)
+
+
+def code_version() -> str:
+    """The version string stored with every run."""
+    return f"casino-explain {analytics.__version__}"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The rows one (casino, date, KPI) answer writes, keyed by table name.
+
+    ``rows`` maps each answer table (``metric_rankings``, ``change_significance``,
+    ``segment_breakdown``, ``root_cause_segments``, ``daily_summary``) to its rows,
+    without the key columns, which :meth:`keyed_rows` adds.
+    """
+
+    casino_id: str
+    date_target: dt.date
+    date_base: dt.date
+    kpi: str
+    rows: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def keyed_rows(self, table: str, run_id: str) -> list[dict[str, Any]]:
+        """Rows of ``table`` with the key columns and ``run_id`` filled in."""
+        key = {
+            "casino_id": self.casino_id,
+            "date_target": self.date_target,
+            "kpi": self.kpi,
+            "date_base": self.date_base,
+            "run_id": run_id,
+        }
+        return [{**key, **row} for row in self.rows.get(table, [])]
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per table, as recorded in the runs table."""
+        return {table: len(rows) for table, rows in self.rows.items()}
+
+
+def run_parameters(config: PipelineConfig, *, kpi: str) -> dict[str, Any]:
+    """The parameters of one explanation, stored as JSON in the runs table."""
+    explain = config.explain
+    return {
+        "kpi": kpi,
+        "modules": list(explain.modules),
+        "history_weeks": explain.history_weeks,
+        "method": explain.method,
+        "threshold": explain.threshold,
+        "max_depth": explain.max_depth,
+        "dimensions": list(config.source.dimension_columns),
+        "metrics": list(config.source.metric_columns) or None,
+        "rows_per_explanation": explain.rows_per_explanation,
+        "holidays": list(explain.holidays),
+    }
+
+
+def _clean(value: Any) -> Any:
+    # Database drivers want plain Python scalars and None for a missing number.
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):
+        return _clean(value.item())
+    return value
+
+
+def _pick(record: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    return {name: _clean(record.get(name)) for name in names}
+
+
+def _records(result: Any, attribute: str = "table") -> list[dict[str, Any]]:
+    # Rows come from the result's DataFrame (the fixed API), not from to_dict(),
+    # whose nesting is richer than the reporting tables need.
+    frame = getattr(result, attribute, None)
+    if frame is None:
+        return []
+    return [
+        {str(k): _clean(v) for k, v in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
+
+
+def _skipped(result: Any) -> dict[str, str]:
+    raw = getattr(result, "skipped", None) or {}
+    if isinstance(raw, Mapping):
+        return {str(k): str(v) for k, v in raw.items()}
+    return {str(item["metric"]): str(item.get("reason")) for item in raw}
+
+
+def _method(result: Any) -> str:
+    as_dict = result.to_dict()
+    parameters = as_dict.get("parameters") or {}
+    return str(parameters.get("method") or as_dict.get("method"))
+
+
+def _by_rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda r: math.inf if r.get("rank") is None else r["rank"])
+
+
+def _metric_rows(result: Any, keep: int) -> list[dict[str, Any]]:
+    method = _method(result)
+    ranked = _by_rank(_records(result))
+    rows = [{**_pick(r, _METRIC_FIELDS), "method": method} for r in ranked[:keep]]
+    # Skipped metrics are kept (unranked, with the reason): never dropped silently.
+    for metric, reason in sorted(_skipped(result).items()):
+        rows.append({"metric": metric, "method": method, "skipped_reason": reason})
+    return rows
+
+
+def _significance_rows(result: Any, kpi: str) -> list[dict[str, Any]]:
+    return [
+        {**_pick(r, _SIGNIFICANCE_FIELDS), "is_kpi": r.get("metric") == kpi}
+        for r in _records(result)
+    ]
+
+
+def _segment_rows(result: Any, keep: int) -> list[dict[str, Any]]:
+    ranked = _by_rank(_records(result))
+    kept = [r for i, r in enumerate(ranked) if i < keep or r.get("is_root_cause")]
+    return [_pick(r, _SEGMENT_FIELDS) for r in kept]
+
+
+def _results(
+    daily: pd.DataFrame,
+    segments: pd.DataFrame | None,
+    *,
+    date_target: dt.date,
+    kpi: str,
+    config: PipelineConfig,
+) -> dict[str, Any]:
+    s, e = config.source, config.explain
+    common: dict[str, Any] = {
+        "metric_col": kpi,
+        "date_col": s.date_column,
+        "date_target": date_target,
+    }
+    results: dict[str, Any] = {}
+    if "rank_metrics" in e.modules:
+        options: dict[str, Any] = {"history_weeks": e.history_weeks}
+        if e.method is not None:
+            options["method"] = e.method
+        if s.metric_columns:
+            options["metrics"] = [m for m in s.metric_columns if m != kpi]
+        results["rank_metrics"] = analytics.rank_metrics(daily, **common, **options)
+    if "assess_change" in e.modules:
+        results["assess_change"] = analytics.assess_change(
+            daily,
+            **common,
+            history_weeks=e.history_weeks,
+            threshold=e.threshold,
+            holidays=list(e.holidays) or None,
+        )
+    if "rank_segments" in e.modules and segments is not None:
+        if kpi not in segments.columns:
+            raise ParameterError(
+                f"KPI {kpi!r} is not a measure of the segment table; add it to "
+                "source.segment_measures or drop rank_segments from explain.modules"
+            )
+        results["rank_segments"] = analytics.rank_segments(
+            segments,
+            **common,
+            dimensions=list(s.dimension_columns),
+            max_depth=e.max_depth,
+        )
+    return results
+
+
+def explain_casino_day(
+    daily: pd.DataFrame,
+    segments: pd.DataFrame | None,
+    *,
+    casino_id: object,
+    date_target: dt.date,
+    kpi: str,
+    config: PipelineConfig,
+) -> Explanation:
+    """Explain one casino's KPI on one day and return the rows to write.
+
+    Parameters
+    ----------
+    daily : pandas.DataFrame
+        The casino's wide daily rows (date column and metrics), at least
+        ``7 * history_weeks`` days back from ``date_target``.
+    segments : pandas.DataFrame or None
+        The casino's long segment rows for the same window; None skips
+        ``rank_segments``.
+    casino_id : object
+        Stored as text in the reporting tables.
+    date_target : datetime.date
+        The gaming day explained.
+    kpi : str
+        The KPI column, e.g. ``"coin_in"``.
+    config : PipelineConfig
+        Modules and options.
+
+    Returns
+    -------
+    Explanation
+
+    Raises
+    ------
+    analytics.InputError
+        The casino's data cannot be explained on that day (missing day, too little
+        history, duplicated rows, ...); the caller records it for this casino only.
+    """
+    results = _results(daily, segments, date_target=date_target, kpi=kpi, config=config)
+    keep = config.explain.rows_per_explanation
+    rows: dict[str, list[dict[str, Any]]] = {}
+    if "rank_metrics" in results:
+        rows["metric_rankings"] = _metric_rows(results["rank_metrics"], keep)
+    if "assess_change" in results:
+        rows["change_significance"] = _significance_rows(results["assess_change"], kpi)
+    if "rank_segments" in results:
+        segment_result = results["rank_segments"]
+        rows["segment_breakdown"] = [
+            _pick(r, _BREAKDOWN_FIELDS) for r in _records(segment_result, "breakdown")
+        ]
+        rows["root_cause_segments"] = _segment_rows(segment_result, keep)
+    # The base day is never configured: always the same weekday a week earlier.
+    date_base = date_target - dt.timedelta(days=7)
+    rows["daily_summary"] = [
+        _summary_row(results, kpi=kpi, date_target=date_target, date_base=date_base)
+    ]
+    return Explanation(
+        casino_id=str(casino_id),
+        date_target=date_target,
+        date_base=date_base,
+        kpi=kpi,
+        rows=rows,
+    )
+
+
+def _kpi_change(results: Mapping[str, Any], kpi: str) -> dict[str, Any]:
+    if "assess_change" in results:
+        for row in _records(results["assess_change"]):
+            if row.get("metric") == kpi:
+                return row
+    for result in results.values():
+        change = result.to_dict().get("kpi")
+        if change:
+            return {str(k): _clean(v) for k, v in change.items()}
+    return {}
+
+
+def _summary_row(
+    results: Mapping[str, Any],
+    *,
+    kpi: str,
+    date_target: dt.date,
+    date_base: dt.date,
+) -> dict[str, Any]:
+    change = _kpi_change(results, kpi)
+    ranked = _records(results["rank_metrics"]) if "rank_metrics" in results else []
+    top = [r for r in _by_rank(ranked) if r.get("rank") is not None][:3]
+    segments = _records(results["rank_segments"]) if "rank_segments" in results else []
+    roots = [r for r in _by_rank(segments) if r.get("is_root_cause")]
+    root = roots[0] if roots else None
+    names = [str(r["metric"]) for r in top] + [None] * (3 - len(top))
+    return {
+        **_pick(change, ("value_base", "value_target", "delta", "pct_change")),
+        "robust_z": change.get("robust_z"),
+        "significant": change.get("significant"),
+        "top_metric_1": names[0],
+        "top_metric_2": names[1],
+        "top_metric_3": names[2],
+        "top_root_segment": root["segment"] if root else None,
+        "top_root_share": root.get("share_of_change") if root else None,
+        "explanation": summary_sentence(
+            kpi=kpi,
+            date_target=date_target,
+            date_base=date_base,
+            change=change,
+            top_metrics=top,
+            root=root,
+        ),
+        "created_at": dt.datetime.now(dt.UTC),
+    }
+
+
+def _percent(value: object) -> str | None:
+    if not isinstance(value, int | float) or math.isnan(value):
+        return None
+    return f"{abs(value) * 100:.1f}%"
+
+
+def _against(date_target: dt.date, date_base: dt.date) -> str:
+    weekday = date_base.strftime("%A")
+    if (date_target - date_base).days == 7:
+        return f"against the previous {weekday} ({date_base.isoformat()})"
+    return f"against {weekday} {date_base.isoformat()}"
+
+
+def _headline(kpi: str, change: Mapping[str, Any], against: str) -> str:
+    delta = change.get("delta")
+    if not isinstance(delta, int | float) or math.isnan(delta):
+        return f"{kpi} could not be compared {against}"
+    if delta == 0:
+        return f"{kpi} did not change {against}"
+    verb = "rose" if delta > 0 else "fell"
+    amount = _percent(change.get("pct_change"))
+    head = f"{kpi} {verb} {amount} {against}" if amount else f"{kpi} {verb} {against}"
+    significant = change.get("significant")
+    if significant is True:
+        kind = "jump" if delta > 0 else "drop"
+        return f"{head}, an unusual {kind}"
+    if significant is False:
+        return f"{head}, within its usual range"
+    return head
+
+
+def _metric_phrase(row: Mapping[str, Any]) -> str:
+    delta = row.get("delta")
+    amount = _percent(row.get("pct_change"))
+    if not isinstance(delta, int | float) or not amount or delta == 0:
+        return str(row["metric"])
+    verb = "up" if delta > 0 else "down"
+    return f"{row['metric']} ({verb} {amount})"
+
+
+def summary_sentence(
+    *,
+    kpi: str,
+    date_target: dt.date,
+    date_base: dt.date,
+    change: Mapping[str, Any],
+    top_metrics: Sequence[Mapping[str, Any]] = (),
+    root: Mapping[str, Any] | None = None,
+) -> str:
+    """Say in one plain-English sentence what moved and where.
+
+    Examples
+    --------
+    >>> summary_sentence(
+    ...     kpi="coin_in", date_target=dt.date(2019, 7, 19),
+    ...     date_base=dt.date(2019, 7, 12),
+    ...     change={"delta": -5.0e5, "pct_change": -0.123, "significant": True},
+    ...     top_metrics=[{"metric": "avg_bet", "delta": -0.2, "pct_change": -0.18}],
+    ...     root={"segment": "zone=Z2", "share_of_change": 0.62})
+    'coin_in fell 12.3% against the previous Friday (2019-07-12), an unusual drop; \
+most moved with it: avg_bet (down 18.0%); largest root cause: zone=Z2 \
+(62% of the change).'
+    """
+    parts = [_headline(kpi, change, _against(date_target, date_base))]
+    if top_metrics:
+        moved = ", ".join(_metric_phrase(r) for r in top_metrics)
+        parts.append(f"most moved with it: {moved}")
+    if root is not None:
+        share = root.get("share_of_change")
+        where = f"largest root cause: {root['segment']}"
+        if isinstance(share, int | float) and not math.isnan(share):
+            where += f" ({share * 100:.0f}% of the change)"
+        parts.append(where)
+    return "; ".join(parts) + "."
+
+
+def explain_casino_dates(
+    daily: pd.DataFrame,
+    segments: pd.DataFrame | None,
+    *,
+    casino_id: object,
+    dates: Sequence[dt.date],
+    kpi: str,
+    config: PipelineConfig,
+) -> Iterator[tuple[dt.date, Explanation | BaseException]]:
+    """Explain many days of one casino from one extract (the bulk path).
+
+    The core is called once per date for now; a vectorised core function can
+    replace this loop without changing the caller. A failing date yields its
+    exception instead of an explanation, so one bad day does not stop the range.
+    """
+    for day in dates:
+        try:
+            yield (
+                day,
+                explain_casino_day(
+                    daily,
+                    segments,
+                    casino_id=casino_id,
+                    date_target=day,
+                    kpi=kpi,
+                    config=config,
+                ),
+            )
+        except Exception as err:
+            yield day, err

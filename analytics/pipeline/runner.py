@@ -1,0 +1,351 @@
+"""Orchestration without Airflow: list casinos, explain a chunk, backfill a range.
+
+The Airflow operators and DAGs are thin wrappers around these functions, which
+take engines and a configuration and return small, JSON-ready outcomes (what the
+DAG passes between tasks as XCom). One casino's bad data never stops the chunk:
+its runs are recorded as failed with the reason and the loop moves on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from analytics.errors import InsufficientHistoryError, ParameterError
+from analytics.pipeline.compute import (
+    explain_casino_dates,
+    explain_casino_day,
+    run_parameters,
+)
+from analytics.pipeline.config import PipelineConfig
+from analytics.pipeline.source import SourceReader
+from analytics.pipeline.writer import ReportWriter
+
+__all__ = [
+    "ChunkOutcome",
+    "backfill_chunk",
+    "chunk_casinos",
+    "explain_chunk",
+    "list_casinos",
+    "target_date_for",
+]
+
+log = logging.getLogger(__name__)
+
+_FAILURES_KEPT = 20
+
+
+@dataclass
+class ChunkOutcome:
+    """What one chunk did; small enough to travel as XCom."""
+
+    casinos: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    rows_written: int = 0
+    seconds: float = 0.0
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready copy."""
+        return asdict(self)
+
+    def record_failure(self, key: str, err: BaseException) -> None:
+        """Count a failure and keep its reason (the first few only: XCom is small)."""
+        self.failed += 1
+        if len(self.failures) < _FAILURES_KEPT:
+            self.failures[key] = f"{type(err).__name__}: {err}"[:300]
+
+
+def target_date_for(
+    data_interval_end: dt.datetime, *, timezone: str = "UTC"
+) -> dt.date:
+    """The gaming day a run explains: the day before its data interval ends.
+
+    The rule is the same for a scheduled run, a manual run with a logical date and
+    a backfill: convert the end of the run's data interval to the pipeline's
+    timezone and take the calendar day before. The daily schedule fires after the
+    gaming day closes (06:00 by default), so the 06:00 run on 18 July explains
+    17 July.
+
+    Examples
+    --------
+    >>> target_date_for(dt.datetime(2019, 7, 18, 6, tzinfo=dt.UTC))
+    datetime.date(2019, 7, 17)
+    """
+    import zoneinfo
+
+    stamp = data_interval_end
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.UTC)
+    local = stamp.astimezone(zoneinfo.ZoneInfo(timezone))
+    return local.date() - dt.timedelta(days=1)
+
+
+def chunk_casinos(casinos: Sequence[Any], *, chunk_size: int) -> list[list[Any]]:
+    """Split casino ids into chunks of at most ``chunk_size`` (one mapped task each).
+
+    Examples
+    --------
+    >>> chunk_casinos(["A", "B", "C"], chunk_size=2)
+    [['A', 'B'], ['C']]
+    """
+    if chunk_size < 1:
+        raise ParameterError(f"chunk_size must be at least 1, got {chunk_size!r}")
+    return [
+        list(casinos[i : i + chunk_size]) for i in range(0, len(casinos), chunk_size)
+    ]
+
+
+def _reader(engine: Engine, config: PipelineConfig) -> SourceReader:
+    needs = "rank_segments" in config.explain.modules
+    return SourceReader(engine, config.source, need_segments=needs)
+
+
+def list_casinos(
+    source: Engine, config: PipelineConfig, *, date_target: dt.date
+) -> list[Any]:
+    """The casinos to explain on ``date_target``: configured, or all with data."""
+    configured = config.explain.casinos
+    if not isinstance(configured, str):
+        return list(configured)
+    reader = _reader(source, config)
+    return reader.list_casinos(date_from=date_target, date_to=date_target)
+
+
+def _window_frames(
+    reader: SourceReader,
+    casinos: Sequence[Any],
+    config: PipelineConfig,
+    date_from: dt.date,
+    date_to: dt.date,
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame] | None]:
+    s = config.source
+    daily = reader.read_daily(casinos, date_from=date_from, date_to=date_to)
+    by_casino = {
+        str(c): g.drop(columns=s.casino_column)
+        for c, g in daily.groupby(s.casino_column)
+    }
+    if not reader.has_segments:
+        return by_casino, None
+    segments = reader.read_segments(casinos, date_from=date_from, date_to=date_to)
+    segments_by_casino = {
+        str(c): g.drop(columns=s.casino_column)
+        for c, g in segments.groupby(s.casino_column)
+    }
+    return by_casino, segments_by_casino
+
+
+class _Progress:
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.label, self.started = total, label, time.monotonic()
+
+    def report(self, done: int, outcome: ChunkOutcome) -> None:
+        elapsed = time.monotonic() - self.started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        remaining = (self.total - done) / rate if rate > 0 else float("nan")
+        log.info(
+            "%s: %d/%d casinos done (%d failed, %d skipped), %d rows written, "
+            "%.2f casinos/s, about %.0f s remaining",
+            self.label,
+            done,
+            self.total,
+            outcome.failed,
+            outcome.skipped,
+            outcome.rows_written,
+            rate,
+            remaining,
+        )
+
+
+def explain_chunk(
+    casinos: Sequence[Any],
+    *,
+    date_target: dt.date,
+    config: PipelineConfig,
+    source: Engine,
+    reporting: Engine,
+    airflow_run_id: str | None = None,
+) -> ChunkOutcome:
+    """Explain ``date_target`` for every casino of a chunk and write the answers.
+
+    Parameters
+    ----------
+    casinos : sequence
+        Casino ids as the source holds them.
+    date_target : datetime.date
+        The gaming day explained.
+    config : PipelineConfig
+    source, reporting : sqlalchemy.engine.Engine
+        Source and (migrated) reporting databases; may be the same.
+    airflow_run_id : str, optional
+        Stored in the runs table for tracing.
+
+    Returns
+    -------
+    ChunkOutcome
+        Counts, rows written and the first failure reasons.
+    """
+    started = time.monotonic()
+    outcome = ChunkOutcome(casinos=len(casinos))
+    writer = ReportWriter(reporting)
+    reader = _reader(source, config)
+    date_from = date_target - dt.timedelta(days=config.explain.window_days)
+    daily, segments = _window_frames(reader, casinos, config, date_from, date_target)
+    progress = _Progress(len(casinos), f"explain {date_target.isoformat()}")
+    for done, casino in enumerate(casinos, start=1):
+        key = str(casino)
+        casino_segments = (
+            None if segments is None else segments.get(key, pd.DataFrame())
+        )
+        for kpi in config.explain.kpis:
+            _explain_one(
+                writer,
+                outcome,
+                casino,
+                kpi,
+                daily.get(key, pd.DataFrame()),
+                casino_segments,
+                date_target,
+                config,
+                airflow_run_id,
+            )
+        progress.report(done, outcome)
+    outcome.seconds = round(time.monotonic() - started, 3)
+    return outcome
+
+
+def _explain_one(
+    writer: ReportWriter,
+    outcome: ChunkOutcome,
+    casino: Any,
+    kpi: str,
+    daily: pd.DataFrame,
+    segments: pd.DataFrame | None,
+    date_target: dt.date,
+    config: PipelineConfig,
+    airflow_run_id: str | None,
+) -> None:
+    run_id = writer.start_run(
+        casino_id=str(casino),
+        date_target=date_target,
+        kpi=kpi,
+        parameters=run_parameters(config, kpi=kpi),
+        airflow_run_id=airflow_run_id,
+    )
+    try:
+        explanation = explain_casino_day(
+            daily,
+            segments,
+            casino_id=casino,
+            date_target=date_target,
+            kpi=kpi,
+            config=config,
+        )
+    except InsufficientHistoryError as err:
+        log.warning("casino %s, %s, %s skipped: %s", casino, date_target, kpi, err)
+        writer.finish_run(run_id, status="skipped", message=str(err))
+        outcome.skipped += 1
+        return
+    except Exception as err:
+        # Bad data in one casino must not stop the others: record and move on.
+        log.error("casino %s, %s, %s failed: %s", casino, date_target, kpi, err)
+        writer.finish_run(
+            run_id, status="failed", message=f"{type(err).__name__}: {err}"
+        )
+        outcome.record_failure(f"{casino}/{kpi}", err)
+        return
+    outcome.rows_written += writer.write_answer(explanation, run_id=run_id)
+    outcome.succeeded += 1
+
+
+def backfill_chunk(
+    casinos: Sequence[Any],
+    *,
+    date_from: dt.date,
+    date_to: dt.date,
+    config: PipelineConfig,
+    source: Engine,
+    reporting: Engine,
+    airflow_run_id: str | None = None,
+) -> ChunkOutcome:
+    """Bulk path: explain every day of ``[date_from, date_to]`` for each casino.
+
+    Per casino, the source is read once for the whole range plus its history
+    window, every date is computed, and the answers are loaded in one transaction
+    per casino and KPI (multi-row inserts). Memory stays bounded by one casino.
+
+    Returns
+    -------
+    ChunkOutcome
+        ``succeeded``/``failed``/``skipped`` count (casino, date, KPI) answers.
+    """
+    if date_to < date_from:
+        raise ParameterError(
+            f"date_to={date_to.isoformat()!r} is before "
+            f"date_from={date_from.isoformat()!r}"
+        )
+    started = time.monotonic()
+    outcome = ChunkOutcome(casinos=len(casinos))
+    writer = ReportWriter(reporting)
+    reader = _reader(source, config)
+    history_from = date_from - dt.timedelta(days=config.explain.window_days)
+    dates = [
+        date_from + dt.timedelta(days=i) for i in range((date_to - date_from).days + 1)
+    ]
+    progress = _Progress(len(casinos), f"backfill {date_from}..{date_to}")
+    for done, casino in enumerate(casinos, start=1):
+        daily, segments = _window_frames(
+            reader, [casino], config, history_from, date_to
+        )
+        key = str(casino)
+        casino_segments = (
+            None if segments is None else segments.get(key, pd.DataFrame())
+        )
+        for kpi in config.explain.kpis:
+            results = list(
+                explain_casino_dates(
+                    daily.get(key, pd.DataFrame()),
+                    casino_segments,
+                    casino_id=casino,
+                    dates=dates,
+                    kpi=kpi,
+                    config=config,
+                )
+            )
+            written, _ = writer.write_range(
+                key,
+                kpi,
+                results,
+                parameters=run_parameters(config, kpi=kpi),
+                airflow_run_id=airflow_run_id,
+            )
+            _count_range(outcome, key, kpi, results, written)
+        progress.report(done, outcome)
+    outcome.seconds = round(time.monotonic() - started, 3)
+    return outcome
+
+
+def _count_range(
+    outcome: ChunkOutcome,
+    casino: str,
+    kpi: str,
+    results: Sequence[tuple[dt.date, Any]],
+    written: int,
+) -> None:
+    outcome.rows_written += written
+    for day, result in results:
+        if isinstance(result, InsufficientHistoryError):
+            outcome.skipped += 1
+        elif isinstance(result, BaseException):
+            outcome.record_failure(f"{casino}/{day.isoformat()}/{kpi}", result)
+        else:
+            outcome.succeeded += 1

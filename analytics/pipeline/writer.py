@@ -1,0 +1,267 @@
+"""Writing answers to the reporting database: idempotent and atomic per key.
+
+An answer is everything computed for one (casino, target date, KPI). Writing it
+runs in one transaction that deletes the previous answer from every answer table
+and inserts the new one, then marks the run succeeded; readers see either the old
+answer or the new one, never a mix. On PostgreSQL the transaction first takes an
+advisory lock on (casino, KPI), so two runs of the same key (a retry racing a
+manual rerun, a backfill overlapping the daily run) queue instead of interleaving;
+the primary keys would reject a duplicate anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from analytics.errors import CasinoExplainError, InsufficientHistoryError
+from analytics.pipeline.compute import Explanation, code_version
+from analytics.pipeline.migrate import HEAD, current_revision
+from analytics.pipeline.schema import ANSWER_TABLES, runs, schema_options
+
+__all__ = ["ReportWriter", "SchemaNotMigratedError", "lock_key"]
+
+log = logging.getLogger(__name__)
+
+_MESSAGE_LIMIT = 4000
+
+
+class SchemaNotMigratedError(CasinoExplainError):
+    """The reporting database is not at the revision this code writes."""
+
+
+def lock_key(casino_id: str, kpi: str) -> int:
+    """A stable signed 64-bit advisory-lock key for (casino, KPI).
+
+    Examples
+    --------
+    >>> lock_key("C01", "coin_in") == lock_key("C01", "coin_in")
+    True
+    """
+    digest = hashlib.blake2b(f"{casino_id}\x1f{kpi}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ReportWriter:
+    """Records runs and replaces answers in the reporting database.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.engine.Engine
+        The reporting database, migrated to the current revision.
+    check_revision : bool
+        Refuse to start when the schema is not at the revision the code expects.
+
+    Raises
+    ------
+    SchemaNotMigratedError
+        The database was not migrated (``python -m analytics.pipeline.migrate
+        upgrade``); the pipeline never creates tables itself.
+    """
+
+    def __init__(self, engine: Engine, *, check_revision: bool = True) -> None:
+        self.engine = engine.execution_options(**schema_options(engine))
+        if check_revision:
+            found = current_revision(engine.url)
+            if found != HEAD:
+                raise SchemaNotMigratedError(
+                    f"reporting database is at revision {found!r}, expected {HEAD!r}; "
+                    "run `python -m analytics.pipeline.migrate upgrade` first"
+                )
+
+    def _lock(self, conn: Connection, keys: Iterable[tuple[str, str]]) -> None:
+        if conn.dialect.name != "postgresql":
+            return  # SQLite serialises writers with its database lock.
+        # Sorted, so two transactions locking several keys cannot deadlock.
+        for key in sorted({lock_key(c, k) for c, k in keys}):
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+    def start_run(
+        self,
+        *,
+        casino_id: str,
+        date_target: dt.date,
+        kpi: str,
+        parameters: Mapping[str, Any],
+        airflow_run_id: str | None = None,
+    ) -> str:
+        """Insert a 'running' row in the runs table and return its run id."""
+        run_id = str(uuid.uuid4())
+        row = {
+            "run_id": run_id,
+            "casino_id": str(casino_id),
+            "date_target": date_target,
+            "kpi": kpi,
+            "status": "running",
+            "parameters": dict(parameters),
+            "code_version": code_version(),
+            "airflow_run_id": airflow_run_id,
+            "started_at": _now(),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(runs.insert(), [row])
+        return run_id
+
+    def finish_run(self, run_id: str, *, status: str, message: str | None) -> None:
+        """Close a run without an answer ('failed' or 'skipped', with the reason)."""
+        values = {
+            "status": status,
+            "error_message": (message or "")[:_MESSAGE_LIMIT] or None,
+            "finished_at": _now(),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(values))
+
+    def write_answer(self, explanation: Explanation, *, run_id: str) -> int:
+        """Replace the answer of one key and mark ``run_id`` succeeded.
+
+        Returns
+        -------
+        int
+            Rows inserted into the answer tables.
+        """
+        with self.engine.begin() as conn:
+            self._lock(conn, [(explanation.casino_id, explanation.kpi)])
+            self._delete(
+                conn, explanation.casino_id, explanation.kpi, [explanation.date_target]
+            )
+            written = self._insert(conn, [(explanation, run_id)])
+            conn.execute(
+                runs.update()
+                .where(runs.c.run_id == run_id)
+                .values(
+                    status="succeeded",
+                    rows_written=explanation.row_counts(),
+                    finished_at=_now(),
+                )
+            )
+        return written
+
+    def write_range(
+        self,
+        casino_id: str,
+        kpi: str,
+        outcomes: Sequence[tuple[dt.date, Explanation | BaseException]],
+        *,
+        parameters: Mapping[str, Any],
+        airflow_run_id: str | None = None,
+    ) -> tuple[int, int]:
+        """Bulk path: replace the answers of many dates of one casino and KPI.
+
+        One transaction deletes the answers of every date in ``outcomes`` that
+        succeeded, inserts all new rows with multi-row INSERTs (executemany) and
+        records one run per date, failed dates with their error.
+
+        Returns
+        -------
+        tuple of int
+            (rows inserted into answer tables, dates that failed).
+        """
+        started = _now()
+        pairs: list[tuple[Explanation, str]] = []
+        run_rows: list[dict[str, Any]] = []
+        for day, outcome in outcomes:
+            run_id = str(uuid.uuid4())
+            run_rows.append(
+                _run_row(
+                    run_id,
+                    casino_id,
+                    day,
+                    kpi,
+                    outcome,
+                    parameters,
+                    airflow_run_id,
+                    started,
+                )
+            )
+            if isinstance(outcome, Explanation):
+                pairs.append((outcome, run_id))
+        with self.engine.begin() as conn:
+            self._lock(conn, [(casino_id, kpi)])
+            self._delete(conn, casino_id, kpi, [e.date_target for e, _ in pairs])
+            written = self._insert(conn, pairs)
+            if run_rows:
+                conn.execute(runs.insert(), run_rows)
+        return written, len(outcomes) - len(pairs)
+
+    @staticmethod
+    def _delete(
+        conn: Connection, casino_id: str, kpi: str, dates: Sequence[dt.date]
+    ) -> None:
+        if not dates:
+            return
+        for table in ANSWER_TABLES:
+            conn.execute(
+                table.delete()
+                .where(table.c.casino_id == casino_id)
+                .where(table.c.kpi == kpi)
+                .where(table.c.date_target.in_(list(dates)))
+            )
+
+    @staticmethod
+    def _insert(conn: Connection, pairs: Sequence[tuple[Explanation, str]]) -> int:
+        written = 0
+        for table in ANSWER_TABLES:
+            rows = [r for e, run_id in pairs for r in e.keyed_rows(table.name, run_id)]
+            if rows:
+                # A list of parameter sets: SQLAlchemy batches it into multi-row
+                # INSERT ... VALUES statements ("insertmanyvalues").
+                conn.execute(table.insert(), _complete(rows, table))
+                written += len(rows)
+        return written
+
+
+def _complete(rows: list[dict[str, Any]], table: sa.Table) -> list[dict[str, Any]]:
+    # executemany needs the same keys in every parameter set.
+    names = {name for row in rows for name in row}
+    unknown = names - set(table.c.keys())
+    if unknown:
+        raise CasinoExplainError(
+            f"rows for {table.name!r} carry unknown column(s) {sorted(unknown)!r}"
+        )
+    return [{name: row.get(name) for name in names} for row in rows]
+
+
+def _run_row(
+    run_id: str,
+    casino_id: str,
+    day: dt.date,
+    kpi: str,
+    outcome: Explanation | BaseException,
+    parameters: Mapping[str, Any],
+    airflow_run_id: str | None,
+    started: dt.datetime,
+) -> dict[str, Any]:
+    if isinstance(outcome, Explanation):
+        status, message, counts = "succeeded", None, outcome.row_counts()
+    else:
+        skipped = isinstance(outcome, InsufficientHistoryError)
+        status = "skipped" if skipped else "failed"
+        message = f"{type(outcome).__name__}: {outcome}"[:_MESSAGE_LIMIT]
+        counts = None
+    return {
+        "run_id": run_id,
+        "casino_id": str(casino_id),
+        "date_target": day,
+        "kpi": kpi,
+        "status": status,
+        "parameters": json.loads(json.dumps(dict(parameters), default=str)),
+        "code_version": code_version(),
+        "rows_written": counts,
+        "error_message": message,
+        "airflow_run_id": airflow_run_id,
+        "started_at": started,
+        "finished_at": _now(),
+    }

@@ -1,0 +1,22 @@
+"""The Airflow plugin object: registers the target-date macro."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+from airflow.plugins_manager import AirflowPlugin
+
+from analytics.pipeline.runner import target_date_for
+
+
+def target_date(data_interval_end: dt.datetime, timezone: str = "UTC") -> str:
+    """The gaming day a run explains, as an ISO date (the pipeline's rule)."""
+    return target_date_for(data_interval_end, timezone=timezone).isoformat()
+
+
+class CasinoExplainPlugin(AirflowPlugin):
+    """Makes ``macros.casino_explain.target_date`` available in templates."""
+
+    name = "casino_explain"
+    macros: ClassVar[list[Any]] = [target_date]
