@@ -494,7 +494,7 @@ class _Planter:
         tiers = self.dims["player_tier"]
         first = int(self.rng.integers(1, max(2, len(tiers) - 1)))
         targeted = list(range(first, min(first + 2, len(tiers))))
-        lift = self.rng.uniform(0.25, 0.45)
+        lift = self.rng.uniform(0.35, 0.6)
         self.fx.games[day, :, targeted] *= 1.0 + lift
         self.fx.free_play[day, targeted] *= self.rng.uniform(3.0, 5.0)
         self.fx.visits[day, targeted] *= 1.0 + lift * 0.8
@@ -513,13 +513,13 @@ class _Planter:
 
     def _machines_down(self, day: int) -> None:
         zone = self._ordinary_zone()
-        share_down = self.rng.uniform(0.4, 0.7)
+        share_down = self.rng.uniform(0.5, 0.8)
         in_zone = self.floor.zone == zone
         down = np.rint(self.fx.units[day, in_zone] * share_down).astype(np.int64)
         self.fx.units_down[day, in_zone] = down
         # Part of the lost play walks to machines in other zones.
         lost = share_down * self.zone_play[zone]
-        moved = 0.4 * lost / (1.0 - self.zone_play[zone])
+        moved = 0.3 * lost / (1.0 - self.zone_play[zone])
         self.fx.games[day, ~in_zone, :] *= 1.0 + moved
         name = self.dims["zone"][zone]
         self._record(
@@ -581,7 +581,7 @@ class _Planter:
             target = self.floor.zone == zone
             game = self.floor.game_type[int(np.flatnonzero(target)[0])]
             target &= np.array([g == game for g in self.floor.game_type])
-        added_share = self.rng.uniform(0.25, 0.45)
+        added_share = self.rng.uniform(0.3, 0.5)
         units = self.fx.units[day, target]
         added = np.maximum(1, np.rint(units * added_share)).astype(np.int64)
         self.fx.units[day:, target] += added
