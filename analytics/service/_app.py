@@ -31,8 +31,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import analytics
+from analytics.errors import CasinoExplainError
 from analytics.service._charts import render_png
-from analytics.service._errors import ServiceError, error_body, install_error_handlers
+from analytics.service._errors import (
+    ServiceError,
+    error_body,
+    from_analytics_error,
+    install_error_handlers,
+)
 from analytics.service._models import (
     AssessChangeRequest,
     ExplainRequest,
@@ -336,7 +342,11 @@ def _explain(
     frame = load_path(params.path, settings)
     context = f"{endpoint.function_name} on {params.path}"
     with recorded_warnings(context) as remarks:
-        payload = _envelope(endpoint, params, endpoint.run(frame, params))
+        try:
+            result = endpoint.run(frame, params)
+        except CasinoExplainError as err:
+            raise from_analytics_error(err, params.model_dump()) from err
+        payload = _envelope(endpoint, params, result)
     image = b""
     if png:
         with recorded_warnings(f"chart of {context}"):

@@ -13,7 +13,7 @@ the reader. No answer ever carries a stack trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -108,23 +108,39 @@ _PARAMETER_HINTS: tuple[tuple[str, str], ...] = (
 )
 
 
-def guess_parameter(message: str, candidates: Sequence[str] = ()) -> str | None:
-    """Name the request parameter an analytics error message is about."""
-    for field in candidates:
-        if field in message:
-            return field
+def guess_parameter(message: str, values: Mapping[str, object]) -> str | None:
+    """Name the request parameter an analytics error message is about.
+
+    A parameter whose value the message quotes wins (``'coin' not in the data``
+    is about the parameter set to ``'coin'``); otherwise the parameter names and
+    phrases the analytics use decide.
+    """
+    for name, value in values.items():
+        if isinstance(value, str) and repr(value) in message:
+            return name
     for needle, parameter in _PARAMETER_HINTS:
         if needle in message:
             return parameter
     return None
 
 
-def analytics_error_response(err: CasinoExplainError) -> JSONResponse:
-    """Map an error from :mod:`analytics` to a 4xx answer."""
+def from_analytics_error(
+    err: CasinoExplainError, values: Mapping[str, object]
+) -> ServiceError:
+    """Translate an error of :mod:`analytics` into a 4xx :class:`ServiceError`.
+
+    Parameters
+    ----------
+    err : CasinoExplainError
+        Raised by an analytics function on the request's data.
+    values : mapping
+        The request's parameters, to tell which one the message is about.
+    """
+    message = str(err)
     for cls, status, code in _ANALYTICS_ERRORS:
         if isinstance(err, cls):
-            return _respond(status, code, str(err), guess_parameter(str(err)))
-    return _respond(400, "bad_input", str(err), guess_parameter(str(err)))
+            return ServiceError(status, code, message, guess_parameter(message, values))
+    return ServiceError(400, "bad_input", message, guess_parameter(message, values))
 
 
 def validation_error_response(errors: Sequence[Any]) -> JSONResponse:
@@ -166,7 +182,8 @@ async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
 async def _on_analytics_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CasinoExplainError)
     logger.info("%s %s input error: %s", request.method, request.url.path, exc)
-    return analytics_error_response(exc)
+    mapped = from_analytics_error(exc, {})
+    return _respond(mapped.status, mapped.code, mapped.detail, mapped.parameter)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:

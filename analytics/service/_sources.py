@@ -236,8 +236,12 @@ def _read(path: Path, *, shown: str) -> pd.DataFrame:
         with recorded_warnings(f"reading {shown}"):
             return read_table(path)
     except CasinoExplainError as err:
+        # The reader names the real file; the client should see only its own
+        # path, not where the data root sits on the server.
+        message = str(err).replace(f"file {str(path)!r}", "the file")
+        message = message.replace(str(path), "the file")
         raise ServiceError(
-            422, "unreadable_file", f"path={shown!r}: {err}", "path"
+            422, "unreadable_file", f"path={shown!r}: {message}", "path"
         ) from err
     except Exception as err:
         # A malformed file can fail in any of the parsers; the client only needs

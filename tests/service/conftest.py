@@ -32,15 +32,6 @@ from analytics.service import ServiceSettings, create_app
 TARGET = "2019-07-17"
 TOKEN = "s3cret-token"
 
-# The call the old notebooks make, unchanged.
-SEED_CALL = {
-    "path": "data/assetdata.csv",
-    "metric_col": "coinIn",
-    "date_col": "day",
-    "date_target": TARGET,
-    "method": "bestranks",
-}
-
 
 def make_asset_frame(seed: int = 7) -> pd.DataFrame:
     """Daily camelCase data with a planted cause on TARGET: more games played.
@@ -118,6 +109,11 @@ def client(app: FastAPI) -> Iterator[TestClient]:
     # raise_server_exceptions=False: a 500 must show up as an answer, not an error.
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def api_token() -> str:
+    return TOKEN
 
 
 @pytest.fixture(scope="session")
