@@ -46,7 +46,12 @@ class SourceSettings:
     casino_column: str = "casino_id"
     date_column: str = "day"
     metric_columns: tuple[str, ...] = ()
-    dimension_columns: tuple[str, ...] = ("zone", "denomination", "game_type")
+    dimension_columns: tuple[str, ...] = (
+        "zone",
+        "denomination",
+        "game_type",
+        "player_tier",
+    )
     segment_measures: tuple[str, ...] = ()
 
 

@@ -166,7 +166,7 @@ def daily_dag() -> DAG:
         outcomes = ExplainCasinosOperator.partial(
             task_id="explain_chunk"
         ).expand_kwargs(chunks)
-        summarize(outcomes)
+        summarize(outcomes.output)
 
     built: DAG = casino_daily_explanations()
     return built
@@ -194,7 +194,7 @@ def backfill_dag() -> DAG:
         outcomes = BackfillCasinosOperator.partial(
             task_id="backfill_chunk"
         ).expand_kwargs(chunks)
-        summarize(outcomes)
+        summarize(outcomes.output)
 
     built: DAG = casino_backfill_explanations()
     return built

@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -216,17 +217,33 @@ class SourceReader:
         date_from: dt.date,
         date_to: dt.date,
     ) -> pd.DataFrame:
-        """Read the long segment rows of ``casinos`` between two dates (inclusive)."""
-        if self._tables.segments is None:
+        """Read the segment rows of ``casinos`` between two dates (inclusive).
+
+        The measures are summed over the configured dimensions, so a table with
+        finer grain (e.g. a ``player_tier`` column not configured) still yields
+        one row per casino, day and segment. Only additive measures belong here.
+        """
+        table = self._tables.segments
+        if table is None:
             raise SourceSchemaError("the segment table was not configured for reading")
         s = self.settings
+        keys = [table.c[name] for name in (s.casino_column, s.date_column)]
+        dims = [table.c[name] for name in s.dimension_columns]
+        sums = [sa.func.sum(table.c[m]).label(m) for m in self.segment_measures]
+        query = (
+            sa.select(*keys, *dims, *sums)
+            .where(keys[0].in_(list(casinos)))
+            .where(*self._date_range(keys[1], date_from, date_to))
+            .group_by(*keys, *dims)
+            .order_by(*keys, *dims)
+        )
         columns = [
             s.casino_column,
             s.date_column,
             *s.dimension_columns,
             *self.segment_measures,
         ]
-        return self._read(self._tables.segments, columns, casinos, date_from, date_to)
+        return self._frame(query, columns, table.name)
 
     def _read(
         self,
@@ -243,12 +260,18 @@ class SourceReader:
             .where(*self._date_range(table.c[s.date_column], date_from, date_to))
             .order_by(table.c[s.casino_column], table.c[s.date_column])
         )
+        return self._frame(query, columns, table.name)
+
+    def _frame(
+        self, query: sa.Select[Any], columns: Sequence[str], name: str
+    ) -> pd.DataFrame:
+        s = self.settings
         with self.engine.connect() as conn:
-            result = conn.execute(query)
-            frame = pd.DataFrame(result.fetchall(), columns=list(columns))
-        log.debug("read %s rows from %s", len(frame), table.name)
+            frame = pd.DataFrame(conn.execute(query).fetchall(), columns=list(columns))
+        log.debug("read %s rows from %s", len(frame), name)
         frame[s.date_column] = pd.to_datetime(frame[s.date_column], format="mixed")
-        for name in columns[2:]:
-            if name not in s.dimension_columns:
-                frame[name] = pd.to_numeric(frame[name], errors="coerce")
+        for column in columns[2:]:
+            if column not in s.dimension_columns:
+                # NUMERIC arrives as Decimal; the core wants floats.
+                frame[column] = pd.to_numeric(frame[column], errors="coerce")
         return frame
