@@ -383,7 +383,7 @@ def _demand(rng: np.random.Generator, days: pd.DatetimeIndex) -> FloatArray:
     n = len(days)
     years = np.arange(n) / 365.25
     season = 1.0 + rng.uniform(0.04, 0.08) * np.sin(
-        2 * np.pi * (days.dayofyear.to_numpy() - rng.uniform(60, 120)) / 365.25
+        2 * np.pi * (days.day_of_year.to_numpy() - rng.uniform(60, 120)) / 365.25
     )
     drift = np.exp(rng.normal(0.0, 0.03) * years)
     # A slow AR(1) wander of the level: weeks-long good and bad spells.
@@ -394,14 +394,14 @@ def _demand(rng: np.random.Generator, days: pd.DatetimeIndex) -> FloatArray:
         level = 0.93 * level + shocks[i]
         wander[i] = level
     noise = rng.normal(0.0, 0.05, n)
-    week = _DOW[days.dayofweek.to_numpy()]
+    week = _DOW[days.day_of_week.to_numpy()]
     return np.asarray(week * season * drift * np.exp(wander + noise), dtype=np.float64)
 
 
 def _distractors(
     rng: np.random.Generator, days: pd.DatetimeIndex
 ) -> dict[str, FloatArray]:
-    doy = days.dayofyear.to_numpy()
+    doy = days.day_of_year.to_numpy()
     n = len(days)
     temperature = (
         rng.uniform(48, 62)
