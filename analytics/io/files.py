@@ -37,11 +37,11 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 def _read_json(path: Path) -> pd.DataFrame:
     # A JSON array of records ([{"day": ..., "coin_in": ...}, ...]) or a column
     # mapping; pandas tells the two apart.
-    return pd.read_json(path, convert_dates=False)
+    return pd.read_json(path)
 
 
 def _read_json_lines(path: Path) -> pd.DataFrame:
-    return pd.read_json(path, lines=True, convert_dates=False)
+    return pd.read_json(path, lines=True)
 
 
 READERS: Mapping[str, tuple[str, Reader]] = {
