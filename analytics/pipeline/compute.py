@@ -189,10 +189,22 @@ def _metric_rows(result: Any, keep: int) -> list[dict[str, Any]]:
 
 
 def _significance_rows(result: Any, kpi: str) -> list[dict[str, Any]]:
-    return [
-        {**_pick(r, _SIGNIFICANCE_FIELDS), "is_kpi": r.get("metric") == kpi}
-        for r in _records(result)
-    ]
+    # Holiday flags are per answer; take them from the rows if the result puts
+    # them there, else from the result's dictionary.
+    as_dict = result.to_dict()
+    flags = {
+        "target_is_holiday": _clean(as_dict.get("holiday_target")),
+        "base_is_holiday": _clean(as_dict.get("holiday_base")),
+    }
+    rows = []
+    for record in _records(result):
+        row = _pick(record, _SIGNIFICANCE_FIELDS)
+        row["scale_method"] = row["scale_method"] or record.get("scale_kind")
+        for name, value in flags.items():
+            if row[name] is None and isinstance(value, bool):
+                row[name] = value
+        rows.append({**row, "is_kpi": record.get("metric") == kpi})
+    return rows
 
 
 def _segment_rows(result: Any, keep: int) -> list[dict[str, Any]]:

@@ -66,7 +66,10 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         if pd.api.types.is_datetime64_any_dtype(out[name]):
             out[name] = out[name].dt.date
     return [
-        {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+        {
+            str(k): (None if isinstance(v, float) and v != v else v)
+            for k, v in row.items()
+        }
         for row in out.astype(object).to_dict(orient="records")
     ]
 
@@ -97,8 +100,8 @@ def load_source_tables(
     Examples
     --------
     >>> engine = sa.create_engine("sqlite://")
-    >>> frame = pd.DataFrame({"casino_id": ["C01"], "day": pd.to_datetime(["2024-01-01"]),
-    ...                       "coin_in": [1.0]})
+    >>> frame = pd.DataFrame({"casino_id": ["C01"], "coin_in": [1.0],
+    ...                       "day": pd.to_datetime(["2024-01-01"])})
     >>> load_source_tables(engine, {"casino_daily": frame})
     {'casino_daily': 1}
     """
@@ -160,7 +163,7 @@ def airflow_environment(
 
 def _run_child(args: list[str], env: Mapping[str, str], *, what: str) -> None:
     started = time.monotonic()
-    result = subprocess.run(  # noqa: S603 - our own interpreter and module
+    result = subprocess.run(
         [sys.executable, *args],
         env={**os.environ, **env},
         capture_output=True,
@@ -194,13 +197,13 @@ def _generate(home: Path, *, n_casinos: int, start: str, end: str, seed: int) ->
     from analytics.synthetic.casino import generate_casinos
 
     data = generate_casinos(n_casinos=n_casinos, start=start, end=end, seed=seed)
+    tables = {"casino_daily": data.daily}
+    if data.segments is not None:
+        tables["casino_segment_daily"] = data.segments
     url = f"sqlite:///{home / 'source.db'}"
     engine = engine_from_url(url)
     try:
-        counts = load_source_tables(
-            engine,
-            {"casino_daily": data.daily, "casino_segment_daily": data.segments},
-        )
+        counts = load_source_tables(engine, tables)
     finally:
         engine.dispose()
     log.info("source rows written: %s", counts)
