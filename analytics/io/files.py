@@ -172,7 +172,7 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     elif suffix == ".csv":
         frame.to_csv(path, index=False, date_format="%Y-%m-%d")
     else:
-        frame.to_json(
+        _dates_as_days(frame).to_json(
             path,
             orient="records",
             lines=suffix != ".json",
@@ -180,6 +180,17 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
             date_unit="s",
         )
     return path
+
+
+def _dates_as_days(frame: pd.DataFrame) -> pd.DataFrame:
+    """Write whole-day timestamps as '2024-01-01', as the CSV writer does."""
+    days = {
+        str(column): values.dt.strftime("%Y-%m-%d")
+        for column, values in frame.items()
+        if pd.api.types.is_datetime64_any_dtype(values)
+        and bool((values.dropna() == values.dropna().dt.normalize()).all())
+    }
+    return frame.assign(**days) if days else frame
 
 
 def write_demo_files(
