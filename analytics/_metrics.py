@@ -1,5 +1,745 @@
-"""Placeholder until the module is written."""
+"""rank_metrics: which metrics moved with the KPI between a base date and a target date.
 
-METHODS = None
-RankMetricsResult = None
-rank_metrics = None
+The formulas of the seed methods (``bestranks``, ``worstranks``, ``absranks``) are
+those of METHOD.md section 1. The default method, ``linkranks``, is this project's
+own; ``docs/method-metrics.md`` explains its design and ``docs/accuracy-metrics.md``
+gives its measured accuracy against ``bestranks``.
+
+The module also holds :class:`WideTable`, the validated view of a wide daily table
+that :mod:`analytics._significance` uses too: it checks the input once and then
+hands out float64 arrays of only the dates an explanation needs, so one explanation
+of 100 metrics over two years of daily data stays in the low milliseconds.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics._frames import (
+    DateWindow,
+    _as_dates,
+    _as_numeric,
+    check_columns,
+    resolve_window,
+)
+from analytics.errors import (
+    ColumnError,
+    DegenerateInputWarning,
+    DuplicateKeyError,
+    InputError,
+    InsufficientHistoryError,
+    ParameterError,
+)
+
+__all__ = [
+    "DEFAULT_METHOD",
+    "IDENTITIES",
+    "LINK_T_FULL",
+    "LINK_T_START",
+    "METHODS",
+    "RankMetricsResult",
+    "WideTable",
+    "load_wide_table",
+    "rank_metrics",
+]
+
+DEFAULT_METHOD = "linkranks"
+METHODS: tuple[str, ...] = ("linkranks", "bestranks", "worstranks", "absranks")
+
+# linkranks: a metric's link weight rises linearly from 0 at |t| = LINK_T_START to 1
+# at |t| = LINK_T_FULL, t being the t-statistic of the Pearson correlation between
+# its daily week-over-week deltas and the KPI's. Under no link t is about N(0, 1):
+# 2 is the usual 5% two-sided line, 4 is reached by chance about once in 16,000.
+LINK_T_START = 2.0
+LINK_T_FULL = 4.0
+LINK_MIN_DELTAS = 4
+
+# Exact identities of the slot floor (DOMAIN.md). A metric that is a part of the
+# KPI in a verified identity is linked to it by construction, however little it
+# varied in the past. An identity is used only when it holds on the compared dates
+# within IDENTITY_TOLERANCE (relative), so a column that merely shares a name with
+# a part is not trusted blindly.
+IDENTITIES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "coin_in": (
+        ("sum", ("coin_in_carded", "coin_in_uncarded")),
+        ("product", ("games_played", "avg_bet")),
+    ),
+}
+IDENTITY_TOLERANCE = 0.01
+
+CORR_MIN_DELTAS = 3
+_TIE_DIGITS = 9
+
+RANKED_COLUMNS = (
+    "metric",
+    "rank",
+    "value_base",
+    "value_target",
+    "delta",
+    "pct_change",
+    "norm_base",
+    "norm_target",
+    "norm_delta",
+    "score",
+    "direction",
+    "corr_hist",
+    "link",
+    "link_source",
+    "linked_score",
+    "contribution",
+    "mean_hist",
+    "sd_hist",
+    "n_hist",
+)
+
+
+@dataclass(frozen=True)
+class WideTable:
+    """A validated wide daily table: one row per date, KPI and candidate metrics.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        The caller's frame, untouched (values are read lazily by :meth:`values_at`).
+    dates : pandas.DatetimeIndex
+        The frame's dates normalised to midnight, row by row.
+    metric_col : str
+        The KPI column.
+    metrics : tuple of str
+        The candidate metric columns, in the frame's (or the caller's) order.
+    ignored : tuple of (str, str)
+        Columns left out of the candidates, with the reason (non-numeric).
+    window : DateWindow
+        D, B and the history window H.
+    """
+
+    frame: pd.DataFrame
+    dates: pd.DatetimeIndex
+    metric_col: str
+    metrics: tuple[str, ...]
+    ignored: tuple[tuple[str, str], ...]
+    window: DateWindow
+    positions: tuple[int, ...]
+
+    def rows_of(self, days: np.ndarray) -> np.ndarray:
+        """Row positions of ``days`` (datetime64 values) in the frame, -1 if absent."""
+        wanted = np.asarray(days, dtype="datetime64[D]").astype("int64")
+        numbers = self.dates.to_numpy().astype("datetime64[D]").astype("int64")
+        order = np.argsort(numbers, kind="stable")
+        at = np.clip(np.searchsorted(numbers[order], wanted), 0, len(order) - 1)
+        return np.where(numbers[order][at] == wanted, order[at], -1)
+
+    def values_at(self, days: np.ndarray) -> np.ndarray:
+        """Return the KPI and the metrics at ``days`` as float64, NaN where absent.
+
+        The result has shape ``(len(days), 1 + len(metrics))``; column 0 is the KPI.
+
+        Raises
+        ------
+        ColumnError
+            A value at one of ``days`` is infinite.
+        """
+        rows = self.rows_of(days)
+        found = rows[rows >= 0]
+        first = int(found.min()) if found.size else 0
+        last = int(found.max()) if found.size else 0
+        # One rectangular block (slices are far cheaper than fancy indexing in
+        # pandas), then the wanted rows in NumPy.
+        columns: slice | list[int] = list(self.positions)
+        if self.positions == tuple(range(self.positions[0], self.positions[-1] + 1)):
+            columns = slice(self.positions[0], self.positions[-1] + 1)
+        block = self.frame.iloc[first : last + 1, columns]
+        block_values = block.to_numpy(dtype="float64", na_value=np.nan)
+        values: np.ndarray = block_values[np.maximum(rows - first, 0)]
+        values[rows < 0] = np.nan
+        infinite = np.isinf(values).any(axis=0)
+        if infinite.any():
+            names = [n for n, bad in zip(self.names, infinite, strict=True) if bad]
+            raise ColumnError(
+                f"column(s) {', '.join(map(repr, names))} hold infinite values on "
+                "the compared dates; replace them with a number or NaN"
+            )
+        return values
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The KPI followed by the candidate metrics: the columns of values_at."""
+        return (self.metric_col, *self.metrics)
+
+
+def _check_dates(frame: pd.DataFrame, date_col: str) -> pd.DatetimeIndex:
+    column = frame[date_col]
+    raw = column.to_numpy()
+    if raw.dtype.kind == "M" and not np.isnat(raw).any():
+        # Fast path for the common case; everything else goes the shared way.
+        days = raw.astype("datetime64[D]").astype("datetime64[ns]")
+        dates = pd.DatetimeIndex(days)
+    else:
+        dates = pd.DatetimeIndex(_as_dates(column, date_col=date_col))
+    if not dates.is_unique:
+        duplicated = dates.duplicated(keep=False)
+        first = dates[duplicated][0].date().isoformat()
+        raise DuplicateKeyError(
+            f"{int(duplicated.sum())} rows share a date (first: {first!r}); "
+            "aggregate the data to one row per date before explaining it"
+        )
+    return dates
+
+
+def _is_numeric(dtype: Any) -> bool:
+    # Integer, unsigned and float kinds, NumPy or pandas nullable; not bool.
+    return getattr(dtype, "kind", "O") in "iuf"
+
+
+def _candidates(
+    frame: pd.DataFrame,
+    *,
+    date_col: str,
+    metric_col: str,
+    metrics: Sequence[str] | None,
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    if metrics is None:
+        others = [
+            (str(c), d)
+            for c, d in zip(frame.columns, frame.dtypes, strict=True)
+            if c not in (date_col, metric_col)
+        ]
+        chosen = tuple(c for c, d in others if _is_numeric(d))
+        ignored = tuple(
+            (c, f"not numeric (dtype {d})") for c, d in others if not _is_numeric(d)
+        )
+        return chosen, ignored
+
+    if isinstance(metrics, str):
+        raise ParameterError(f"metrics must be a list of column names, got {metrics!r}")
+    asked = list(metrics)
+    for bad in (date_col, metric_col):
+        if bad in asked:
+            raise ParameterError(
+                f"metrics must not include {bad!r}: it is the date or the KPI column"
+            )
+    repeated = sorted({m for m in asked if asked.count(m) > 1})
+    if repeated:
+        raise ParameterError(f"metrics names {repeated!r} more than once")
+    check_columns(frame, asked, role="metric")
+    for name in asked:
+        if not _is_numeric(frame[name].dtype):
+            _as_numeric(frame, name, role="metric")  # raises the shared message
+    return tuple(asked), ()
+
+
+def load_wide_table(
+    data: pd.DataFrame,
+    *,
+    metric_col: str,
+    date_target: object,
+    date_base: object = None,
+    date_col: str = "date",
+    metrics: Sequence[str] | None = None,
+    history_weeks: int = 13,
+) -> WideTable:
+    """Validate a wide daily table once and resolve the dates of one explanation.
+
+    Raises
+    ------
+    InputError
+        Not a DataFrame, empty, missing or non-numeric columns, duplicate dates,
+        D or B absent or in the wrong order, fewer than 4 dates in H, no candidate.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise InputError(f"expected a pandas DataFrame, got {type(data).__name__}")
+    if data.empty:
+        raise InputError("the data is empty: no rows to explain")
+    if data.columns.duplicated().any():
+        repeated = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
+        raise ColumnError(f"column name(s) {repeated!r} appear more than once")
+    check_columns(data, [date_col], role="date")
+    check_columns(data, [metric_col], role="KPI")
+    if metric_col == date_col:
+        raise ParameterError(f"metric_col={metric_col!r} is the date column")
+    if not _is_numeric(data[metric_col].dtype):
+        _as_numeric(data, metric_col, role="KPI")  # raises the shared message
+    chosen, ignored = _candidates(
+        data, date_col=date_col, metric_col=metric_col, metrics=metrics
+    )
+    dates = _check_dates(data, date_col)
+
+    window = resolve_window(
+        dates,
+        date_target=date_target,
+        date_base=date_base,
+        history_weeks=history_weeks,
+    )
+    positions = data.columns.get_indexer(pd.Index([metric_col, *chosen]))
+    return WideTable(
+        frame=data,
+        dates=dates,
+        metric_col=metric_col,
+        metrics=chosen,
+        ignored=ignored,
+        window=window,
+        positions=tuple(int(p) for p in positions),
+    )
+
+
+def require_kpi_values(values: np.ndarray, window: DateWindow, metric_col: str) -> None:
+    """Raise when the KPI (column 0) is NaN at D (row 0) or B (row 1)."""
+    for row, (name, day) in enumerate(
+        (("date_target", window.target), ("date_base", window.base))
+    ):
+        if np.isnan(values[row, 0]):
+            raise ColumnError(
+                f"the KPI {metric_col!r} has no value (NaN) at "
+                f"{name}={day.date().isoformat()!r}; it cannot be explained there"
+            )
+
+
+def _check_method(method: object) -> str:
+    name = method.strip().lower() if isinstance(method, str) else None
+    if name not in METHODS:
+        raise ParameterError(
+            f"method={method!r} is not known; choose one of {', '.join(METHODS)}"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class RankMetricsResult:
+    """The ranked metrics of one explanation.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per ranked metric, first rank first; columns
+        :data:`RANKED_COLUMNS`.
+    kpi : dict
+        The KPI: metric, value_base, value_target, delta, pct_change, mean_hist,
+        sd_hist, n_hist and norm_delta.
+    parameters : dict
+        The parameters as used (method in lower case).
+    dates : DateWindow
+        D, B and the history window H.
+    notes : tuple of str
+        Plain-language remarks: a KPI that did not move, identities used, ...
+    skipped : dict
+        {metric: reason} for every candidate that could not be ranked and every
+        non-numeric column left out.
+    """
+
+    table: pd.DataFrame
+    kpi: dict[str, Any]
+    parameters: dict[str, Any]
+    dates: DateWindow
+    notes: tuple[str, ...]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        """The method the table is ordered by."""
+        return str(self.parameters["method"])
+
+    @property
+    def kpi_moved(self) -> bool:
+        """False when the KPI's norm_delta is 0, so that every score is 0."""
+        return bool(self.kpi["norm_delta"] != 0)
+
+    def top(self, n: int = 3) -> list[str]:
+        """Return the names of the first ``n`` ranked metrics."""
+        return [str(m) for m in self.table["metric"].head(n)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (NaN as None, dates as ISO strings)."""
+        return {
+            "module": "rank_metrics",
+            "parameters": json_ready(self.parameters),
+            "dates": self.dates.as_dict(),
+            "kpi": json_ready(self.kpi),
+            "rows": table_records(self.table),
+            "skipped": dict(self.skipped),
+            "notes": list(self.notes),
+        }
+
+
+def json_ready(value: Any) -> Any:
+    """Plain Python values for JSON: NumPy scalars unwrapped, NaN and inf as None."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def table_records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of ``table`` as JSON-ready dicts."""
+    records: list[dict[str, Any]] = json_ready(table.to_dict(orient="records"))
+    return records
+
+
+def _history_stats(history: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Mean, sample sd (ddof=1) and count over H, column by column, NaN-aware.
+
+    A column whose finite values are all equal gets an sd of exactly 0, so that
+    rounding in the mean cannot turn a constant into a tiny positive sd.
+    """
+    finite = np.isfinite(history)
+    count = finite.sum(axis=0)
+    total = np.where(finite, history, 0.0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+        squares = np.where(finite, history - mean, 0.0) ** 2
+        sd = np.sqrt(squares.sum(axis=0) / (count - 1))
+    high = np.where(finite, history, -np.inf).max(axis=0)
+    low = np.where(finite, history, np.inf).min(axis=0)
+    sd = np.where(high == low, 0.0, sd)
+    sd = np.where(count < 2, np.nan, sd)
+    return mean, sd, count
+
+
+def pearson_columns(
+    kpi: np.ndarray, others: np.ndarray, *, min_count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson r of each column of ``others`` with ``kpi`` over their finite pairs.
+
+    Returns r (NaN with fewer than ``min_count`` pairs or a constant side) and the
+    number of pairs, column by column.
+    """
+    valid = np.isfinite(others) & np.isfinite(kpi)[:, None]
+    count = valid.sum(axis=0)
+    x = np.where(valid, others, 0.0)
+    y = np.where(valid, kpi[:, None], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dx = np.where(valid, x - x.sum(axis=0) / count, 0.0)
+        dy = np.where(valid, y - y.sum(axis=0) / count, 0.0)
+        sxx = (dx * dx).sum(axis=0)
+        syy = (dy * dy).sum(axis=0)
+        r = (dx * dy).sum(axis=0) / np.sqrt(sxx * syy)
+    r = np.where((count < min_count) | (sxx <= 0) | (syy <= 0), np.nan, r)
+    return np.clip(r, -1.0, 1.0), count
+
+
+def _link_from_history(r: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """The link weight in [0, 1] from the t-statistic of r (0 when r is NaN)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.abs(r) * np.sqrt(count - 2.0) / np.sqrt(1.0 - r * r)
+    weight = (t - LINK_T_START) / (LINK_T_FULL - LINK_T_START)
+    weight = np.clip(np.nan_to_num(weight, nan=0.0, posinf=1.0), 0.0, 1.0)
+    return np.where(count < LINK_MIN_DELTAS, 0.0, weight)
+
+
+@dataclass(frozen=True)
+class _Identity:
+    kind: str
+    parts: tuple[str, ...]
+    columns: tuple[int, ...]
+
+
+def _verified_identities(
+    table: WideTable, checked: np.ndarray
+) -> tuple[list[_Identity], list[str]]:
+    """The KPI's identities whose parts are candidates and that hold on ``checked``.
+
+    ``checked`` holds the rows of D, B and H (KPI in column 0).
+    """
+    used: list[_Identity] = []
+    notes: list[str] = []
+    index = {name: i for i, name in enumerate(table.names)}
+    for kind, parts in IDENTITIES.get(table.metric_col, ()):
+        if not all(p in index for p in parts):
+            continue
+        columns = tuple(index[p] for p in parts)
+        block = checked[:, columns]
+        rows = np.isfinite(block).all(axis=1) & np.isfinite(checked[:, 0])
+        combined = block.sum(axis=1) if kind == "sum" else block.prod(axis=1)
+        kpi = checked[rows, 0]
+        error = np.abs(kpi - combined[rows]) / np.maximum(np.abs(kpi), 1e-12)
+        sign = " + " if kind == "sum" else " x "
+        formula = f"{table.metric_col} = {sign.join(parts)}"
+        if rows[:2].all() and (error <= IDENTITY_TOLERANCE).all():
+            used.append(_Identity(kind=kind, parts=parts, columns=columns))
+            notes.append(f"identity {formula} holds on the compared dates: used")
+        else:
+            notes.append(f"identity {formula} does not hold on the compared dates")
+    return used, notes
+
+
+def _contributions(
+    identities: list[_Identity], target: np.ndarray, base: np.ndarray
+) -> np.ndarray:
+    """Each identity part's share of the KPI's delta (NaN outside identities).
+
+    A sum splits exactly into the parts' deltas. A product is split by the parts'
+    log changes, ln(p_D / p_B) / sum of them, times the KPI's delta; NaN when a
+    value is not positive or the log changes sum to 0.
+    """
+    share = np.full(target.shape, np.nan)
+    kpi_delta = target[0] - base[0]
+    for identity in identities:
+        cols = list(identity.columns)
+        if identity.kind == "sum":
+            share[cols] = target[cols] - base[cols]
+            continue
+        if (target[cols] <= 0).any() or (base[cols] <= 0).any():
+            continue
+        logs = np.log(target[cols] / base[cols])
+        if logs.sum() != 0:
+            share[cols] = kpi_delta * logs / logs.sum()
+    return share
+
+
+def _ties_key(values: np.ndarray) -> np.ndarray:
+    """Round to _TIE_DIGITS relative to the largest magnitude: float noise ties."""
+    finite = np.abs(values[np.isfinite(values)])
+    scale = finite.max() if finite.size and finite.max() > 0 else 1.0
+    return np.round(values / scale, _TIE_DIGITS)
+
+
+def _order(method: str, frame: dict[str, np.ndarray]) -> np.ndarray:
+    """Row order: the method's key, then abs(norm_delta) descending, then the name."""
+    keys = [frame["metric"].astype(str), -_ties_key(np.abs(frame["norm_delta"]))]
+    if method == "bestranks":
+        keys.append(-_ties_key(frame["score"]))
+    elif method == "worstranks":
+        keys.append(_ties_key(frame["score"]))
+    elif method == "linkranks":
+        keys.append(-_ties_key(frame["linked_score"]))
+    return np.lexsort(keys)
+
+
+def _skip_reasons(
+    names: Sequence[str],
+    target: np.ndarray,
+    base: np.ndarray,
+    sd: np.ndarray,
+) -> dict[str, str]:
+    reasons: dict[str, str] = {}
+    flagged = np.isnan(target) | np.isnan(base) | ~(sd > 0)
+    for i in np.flatnonzero(flagged):
+        name = names[int(i)]
+        missing = [
+            label
+            for label, value in (("target", target[i]), ("base", base[i]))
+            if np.isnan(value)
+        ]
+        if missing:
+            reasons[name] = f"no value at the {' and '.join(missing)} date"
+        elif np.isnan(sd[i]):
+            reasons[name] = "fewer than 2 values in the history window"
+        elif sd[i] == 0:
+            reasons[name] = "constant over the history window (sd 0)"
+    return reasons
+
+
+def _span_days(window: DateWindow, history_weeks: int) -> np.ndarray:
+    """D, B, then every day from D - 7W - 7 to D - 1 (the link's daily deltas)."""
+    target = np.datetime64(window.target.date(), "D")
+    base = np.datetime64(window.base.date(), "D")
+    span = np.arange(target - 7 * (history_weeks + 1), target, dtype="datetime64[D]")
+    return np.concatenate([[target, base], span])
+
+
+def _direction(delta: np.ndarray) -> np.ndarray:
+    return np.where(delta > 0, "up", np.where(delta < 0, "down", "flat"))
+
+
+def _kpi_scale(
+    kpi_delta: float, kpi_sd: float, metric_col: str, notes: list[str]
+) -> float:
+    """norm_delta of the KPI, with the documented fallbacks for degenerate input."""
+    if kpi_delta == 0:
+        message = (
+            f"the KPI {metric_col!r} did not move (delta 0, norm_delta 0): every "
+            "score is 0 and the order only reflects abs(norm_delta)"
+        )
+        notes.append(message)
+        warnings.warn(message, DegenerateInputWarning, stacklevel=3)
+        return 0.0
+    if kpi_sd == 0:
+        message = (
+            f"the KPI {metric_col!r} was constant over the history window, so its "
+            "norm_delta is infinite: scores use its sign (+1 or -1) instead"
+        )
+        notes.append(message)
+        warnings.warn(message, DegenerateInputWarning, stacklevel=3)
+        return float(np.sign(kpi_delta))
+    return kpi_delta / kpi_sd
+
+
+def rank_metrics(
+    data: pd.DataFrame,
+    *,
+    metric_col: str,
+    date_target: object,
+    date_base: object = None,
+    date_col: str = "date",
+    metrics: Sequence[str] | None = None,
+    method: str = DEFAULT_METHOD,
+    history_weeks: int = 13,
+) -> RankMetricsResult:
+    """Rank the metrics by how they moved with the KPI between B and D.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Wide daily table: one row per date, one numeric column per metric.
+    metric_col : str
+        The KPI column, e.g. ``"coin_in"`` (any unit; results are unit-free).
+    date_target : date-like
+        D, the day being explained.
+    date_base : date-like, optional
+        B, the comparison day; default D - 7 days.
+    date_col : str
+        The date column.
+    metrics : sequence of str, optional
+        Candidate metrics; default every numeric column except the date and KPI
+        (non-numeric columns are then listed in ``skipped``, not an error).
+    method : str
+        One of :data:`METHODS`, case-insensitive. Default ``"linkranks"``.
+    history_weeks : int
+        W: H holds the same-weekday dates D-7 ... D-7W present in the data.
+
+    Returns
+    -------
+    RankMetricsResult
+
+    Raises
+    ------
+    InputError
+        Bad columns, dates, history or parameters (subclasses name which).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> days = pd.date_range("2024-01-01", periods=6, freq="7D")
+    >>> frame = pd.DataFrame({"date": days, "coin_in": [10, 12, 11, 13, 12, 20],
+    ...                       "games": [5, 6, 5, 7, 6, 10]})
+    >>> rank_metrics(frame, metric_col="coin_in", date_target="2024-02-05",
+    ...              method="bestranks").top(1)
+    ['games']
+    """
+    method_name = _check_method(method)
+    table = load_wide_table(
+        data,
+        metric_col=metric_col,
+        date_target=date_target,
+        date_base=date_base,
+        date_col=date_col,
+        metrics=metrics,
+        history_weeks=history_weeks,
+    )
+    if not table.metrics:
+        raise ColumnError(
+            f"there is no numeric metric to rank besides the KPI {metric_col!r}"
+        )
+    window = table.window
+    values = table.values_at(_span_days(window, history_weeks))
+    require_kpi_values(values, window, metric_col)
+    parameters = {
+        "metric_col": metric_col,
+        "date_col": date_col,
+        "method": method_name,
+        "history_weeks": history_weeks,
+        "metrics": list(table.metrics) if metrics is not None else None,
+    }
+    return _rank(table, values, parameters)
+
+
+def _rank(
+    table: WideTable, values: np.ndarray, parameters: dict[str, Any]
+) -> RankMetricsResult:
+    window = table.window
+    method, history_weeks = parameters["method"], parameters["history_weeks"]
+    target, base, span = values[0], values[1], values[2:]
+    # Row of day t in ``span`` is (t - span start) in days; H dates sit 7 apart.
+    history_rows = [7 * (history_weeks + 1 - k) for k in range(1, history_weeks + 1)]
+    history = span[history_rows]
+    mean, sd, count = _history_stats(history)
+    if count[0] < 2:
+        raise InsufficientHistoryError(
+            f"the KPI {table.metric_col!r} has {int(count[0])} value(s) in the "
+            "history window; at least 2 are needed for its standard deviation"
+        )
+
+    notes: list[str] = []
+    delta = target - base
+    with np.errstate(invalid="ignore", divide="ignore"):
+        norm_base = (base - mean) / sd
+        norm_target = (target - mean) / sd
+        norm_delta = delta / sd
+        pct_change = np.where(base == 0, np.nan, delta / np.abs(base))
+    kpi_norm = _kpi_scale(float(delta[0]), float(sd[0]), table.metric_col, notes)
+    score = norm_delta * kpi_norm
+
+    daily = span[7:] - span[:-7]
+    same_weekday = [row - 7 for row in history_rows[:-1]]
+    corr, _ = pearson_columns(
+        daily[same_weekday, 0], daily[same_weekday, 1:], min_count=CORR_MIN_DELTAS
+    )
+    r, pairs = pearson_columns(daily[:, 0], daily[:, 1:], min_count=LINK_MIN_DELTAS)
+    link = _link_from_history(r, pairs)
+    source = np.where(link > 0, "history", "none").astype(object)
+
+    checked = np.vstack([values[:2], history])
+    identities, identity_notes = _verified_identities(table, checked)
+    notes.extend(identity_notes)
+    for identity in identities:
+        link[[c - 1 for c in identity.columns]] = 1.0
+        source[[c - 1 for c in identity.columns]] = "identity"
+    contribution = _contributions(identities, target, base)
+
+    kpi = {
+        "metric": table.metric_col,
+        "value_base": float(base[0]),
+        "value_target": float(target[0]),
+        "delta": float(delta[0]),
+        "pct_change": float(pct_change[0]),
+        "mean_hist": float(mean[0]),
+        "sd_hist": float(sd[0]),
+        "n_hist": float(count[0]),
+        "norm_delta": float(kpi_norm),
+    }
+    columns = {
+        "metric": np.array(table.metrics, dtype=object),
+        "value_base": base[1:],
+        "value_target": target[1:],
+        "delta": delta[1:],
+        "pct_change": pct_change[1:],
+        "norm_base": norm_base[1:],
+        "norm_target": norm_target[1:],
+        "norm_delta": norm_delta[1:],
+        "score": score[1:],
+        "direction": _direction(delta[1:]),
+        "corr_hist": corr,
+        "link": link,
+        "link_source": source,
+        "linked_score": link * score[1:],
+        "contribution": contribution[1:],
+        "mean_hist": mean[1:],
+        "sd_hist": sd[1:],
+        "n_hist": count[1:],
+    }
+    reasons = _skip_reasons(table.metrics, target[1:], base[1:], sd[1:])
+    keep = np.array([m not in reasons for m in table.metrics], dtype=bool)
+    ranked = {name: column[keep] for name, column in columns.items()}
+    order = _order(method, ranked)
+    ranked = {name: column[order] for name, column in ranked.items()}
+    ranked["rank"] = np.arange(1, int(keep.sum()) + 1)
+    if not keep.any():
+        notes.append("no metric could be ranked: see skipped for the reasons")
+    return RankMetricsResult(
+        table=pd.DataFrame({name: ranked[name] for name in RANKED_COLUMNS}),
+        kpi=kpi,
+        parameters=parameters,
+        dates=window,
+        notes=tuple(notes),
+        skipped={**dict(table.ignored), **reasons},
+    )
