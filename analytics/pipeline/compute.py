@@ -162,7 +162,12 @@ def _records(result: Any, attribute: str = "table") -> list[dict[str, Any]]:
 
 
 def _skipped(result: Any) -> dict[str, str]:
-    raw = getattr(result, "skipped", None) or {}
+    # The API promises {metric: reason}; a frame or a list of records is accepted.
+    raw = getattr(result, "skipped", None)
+    if raw is None:
+        return {}
+    if isinstance(raw, pd.DataFrame):
+        raw = raw.to_dict(orient="records")
     if isinstance(raw, Mapping):
         return {str(k): str(v) for k, v in raw.items()}
     return {str(item["metric"]): str(item.get("reason")) for item in raw}
@@ -200,6 +205,7 @@ def _significance_rows(result: Any, kpi: str) -> list[dict[str, Any]]:
     for record in _records(result):
         row = _pick(record, _SIGNIFICANCE_FIELDS)
         row["scale_method"] = row["scale_method"] or record.get("scale_kind")
+        row["reason"] = row["reason"] or None
         for name, value in flags.items():
             if row[name] is None and isinstance(value, bool):
                 row[name] = value
