@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-__all__ = ["describe_change", "explain_in_words"]
+__all__ = ["describe_change", "explain_in_words", "kpi_name", "result_dates"]
 
 _WEEKDAYS = (
     "Monday",
@@ -78,12 +78,37 @@ def _comparison(dates: Mapping[str, Any]) -> str:
     return f" against {base.isoformat()}"
 
 
+def _rows(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    # "rows" is the documented key; "metrics" is accepted from earlier versions.
+    rows = result.get("rows")
+    if rows is None:
+        rows = result.get("metrics")
+    return list(rows) if isinstance(rows, list) else []
+
+
+def result_dates(result: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Return the ``dates`` block of a result dict (date_target, date_base, ...)."""
+    dates = result.get("dates")
+    return dates if isinstance(dates, Mapping) else result
+
+
+def kpi_name(result: Mapping[str, Any]) -> str | None:
+    """Return the KPI's column name recorded in a result dict, if any."""
+    kpi = result.get("kpi")
+    if isinstance(kpi, Mapping) and kpi.get("metric"):
+        return str(kpi["metric"])
+    parameters = result.get("parameters")
+    source = parameters if isinstance(parameters, Mapping) else result
+    name = source.get("metric_col")
+    return None if name is None else str(name)
+
+
 def _kpi_row(rows: Sequence[Mapping[str, Any]], metric: str) -> Mapping[str, Any]:
     return next((row for row in rows if row.get("metric") == metric), {})
 
 
 def _verdict(significance: Mapping[str, Any], metric: str) -> str:
-    row = _kpi_row(significance.get("rows", []), metric)
+    row = _kpi_row(_rows(significance), metric)
     z = _number(row.get("robust_z"))
     if z is None:
         reason = row.get("reason")
@@ -97,7 +122,7 @@ def _verdict(significance: Mapping[str, Any], metric: str) -> str:
 def _drivers(metrics: Mapping[str, Any], limit: int) -> str:
     rows = [
         row
-        for row in metrics.get("rows", [])
+        for row in _rows(metrics)
         if (_number(row.get("score")) or 0.0) > 0 and row.get("direction") != "flat"
     ]
     rows.sort(key=lambda row: row.get("rank") or math.inf)
@@ -110,7 +135,7 @@ def _drivers(metrics: Mapping[str, Any], limit: int) -> str:
 
 
 def _where(segments: Mapping[str, Any], limit: int) -> str:
-    roots = [row for row in segments.get("rows", []) if row.get("is_root_cause")]
+    roots = [row for row in _rows(segments) if row.get("is_root_cause")]
     roots.sort(key=lambda row: row.get("rank") or math.inf)
     parts = []
     for row in roots[:limit]:
@@ -162,11 +187,10 @@ def explain_in_words(
     >>> explain_in_words({"kpi": kpi, "dates": dates, "rows": []}, {"rows": []})
     'coin_in rose 5.0% against last Friday.'
     """
-    kpi = metrics.get("kpi") or significance.get("kpi") or {}
-    metric = str(kpi.get("metric", "the KPI"))
-    dates = metrics.get("dates") or significance.get("dates") or {}
+    metric = kpi_name(metrics) or kpi_name(significance) or "the KPI"
+    kpi = metrics.get("kpi") or _kpi_row(_rows(significance), metric)
     sentence = describe_change(metric, kpi.get("pct_change"), kpi.get("delta"))
-    sentence += _comparison(dates) + _verdict(significance, metric)
+    sentence += _comparison(result_dates(metrics)) + _verdict(significance, metric)
     sentence += _drivers(metrics, drivers)
     if segments is not None:
         sentence += _where(segments, places)

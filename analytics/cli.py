@@ -37,7 +37,7 @@ from rich.console import Console
 from rich.table import Table
 
 import analytics
-from analytics._explain_text import explain_in_words
+from analytics._explain_text import explain_in_words, kpi_name, result_dates
 from analytics._frames import check_columns
 from analytics.errors import CasinoExplainError, DuplicateKeyError, InputError
 from analytics.io.files import read_table, write_demo_files
@@ -116,10 +116,14 @@ def _reported_errors() -> Iterator[None]:
     """Turn project errors into one line on stderr and exit code 2."""
     try:
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", analytics.DegenerateInputWarning)
+            warnings.simplefilter("always")
             yield
         for warning in caught:
-            typer.echo(f"note: {_one_line(str(warning.message))}", err=True)
+            if issubclass(warning.category, analytics.DegenerateInputWarning):
+                typer.echo(f"note: {_one_line(str(warning.message))}", err=True)
+            else:
+                # Numeric noise (e.g. numpy on an empty slice) is not for the reader.
+                logger.debug("suppressed warning: %s", warning.message)
     except DuplicateKeyError as err:
         hint = " (several entities in one file? select one with --where COLUMN=VALUE)"
         typer.echo(f"error: {_one_line(str(err))}{hint}", err=True)
@@ -194,8 +198,8 @@ def _cell(column: str, value: Any) -> str:
         return f"{int(value):,}"
     if isinstance(value, float | np.floating):
         number = float(value)
-        if column in ("pct_change", "share_of_change", "percentile"):
-            return f"{number:+.1%}" if column != "percentile" else f"{number:.0%}"
+        if column in ("pct_change", "share_of_change"):
+            return f"{number:+.1%}"
         if abs(number) >= 1000 or (number.is_integer() and number != 0):
             return f"{number:,.0f}"
         return (
@@ -303,9 +307,8 @@ def _print_remarks(console: Console, as_dict: Mapping[str, Any]) -> None:
 
 
 def _kpi_title(module: str, as_dict: Mapping[str, Any]) -> str:
-    kpi = as_dict.get("kpi") or {}
-    metric = kpi.get("metric") or (as_dict.get("parameters") or {}).get("metric_col")
-    dates = as_dict.get("dates") or as_dict
+    metric = kpi_name(as_dict)
+    dates = result_dates(as_dict)
     return (
         f"{module}: {metric or '?'} on {dates.get('date_target', '?')} "
         f"vs {dates.get('date_base', '?')}"
