@@ -16,18 +16,18 @@ amount. The design, in four steps:
    tiniest ones (whose relative change is mostly chance) count less.
 2. **Noise scale.** ``sigma`` is estimated robustly from neighbours: leaves
    that differ in one dimension only share their root-cause status almost
-   always, so the spread of ``s`` around the median of its neighbourhood
-   (median absolute deviation, per dimension, median over dimensions) measures
+   always, so the spread of ``s`` around the mean of its neighbourhood
+   (median absolute deviation, per dimension, least over dimensions) measures
    the noise even when many leaves are anomalous.
 3. **Candidates.** Every segment up to ``max_depth`` is scored by the weighted
    least-squares gain of giving it its own change, ``gain = (sum w s)**2 /
    sum w``, in units of its noise variance. A segment is *significant* when its
-   gain beats the chi-square(1) quantile at 1 % after a Bonferroni correction
-   over all candidates, and *pure* when splitting it by any further dimension
-   explains no more than noise would (a chi-square test of the between-child
-   sum of squares): an ancestor mixing moved and unmoved leaves fails, the true
-   segment and its descendants pass, and among those the true segment has the
-   largest gain.
+   gain beats twice the chi-square(1) quantile at 1 % after a Bonferroni
+   correction over all candidates, and *pure* when splitting it by any further
+   dimension explains no more than noise would (between-child sum of squares
+   below twice its chi-square quantile at 1e-4): an ancestor mixing moved and
+   unmoved leaves fails, the true segment and its descendants pass, and among
+   those the true segment has the largest gain.
 4. **Greedy cover.** The pure, significant segment with the largest gain is
    taken (ties to the shallower), its leaves are removed, and the search
    repeats until no segment qualifies.
@@ -51,7 +51,9 @@ from analytics.errors import ColumnError, DuplicateKeyError, InputError, Paramet
 __all__ = ["Localization", "localize_root_causes", "segment_string"]
 
 SIGNIFICANCE = 0.01
+SIGNIFICANCE_SLACK = 2.0
 PURITY_LEVEL = 1e-4
+PURITY_SLACK = 2.0
 MAX_ROOT_CAUSES = 10
 NOISE_FLOOR = 1e-3
 VOLUME_QUANTILE = 0.05
@@ -68,7 +70,8 @@ class Localization:
     root_causes : tuple of str
         The segments, most important first, e.g. ``("a=a1&c=c3", "b=b2")``.
     candidates : pandas.DataFrame
-        The root causes and the strongest other segments: ``segment``, ``depth``,
+        The root causes and the strongest other segments: ``segment``, ``key``
+        (the segment as a tuple of ``(dimension, member)`` pairs), ``depth``,
         ``real``, ``predict``, ``deviation`` (symmetric relative change of the
         segment), ``score`` (gain over noise variance when first scored),
         ``is_root_cause``.
@@ -103,7 +106,9 @@ def segment_string(
     )
 
 
-def _build_cuboid(codes: np.ndarray, sizes: np.ndarray, dims: tuple[int, ...]) -> _Cuboid:
+def _build_cuboid(
+    codes: np.ndarray, sizes: np.ndarray, dims: tuple[int, ...]
+) -> _Cuboid:
     shape = tuple(int(sizes[d]) for d in dims)
     flat = np.ravel_multi_index(tuple(codes[:, d] for d in dims), shape)
     n_leaves = codes.shape[0]
@@ -184,7 +189,8 @@ def _leaf_weight(real: np.ndarray, predict: np.ndarray) -> np.ndarray:
     if positive.size == 0:
         return np.zeros_like(volume)
     reference = float(np.quantile(positive, VOLUME_QUANTILE))
-    return volume / (volume + reference)
+    weight: np.ndarray = volume / (volume + reference)
+    return weight
 
 
 def _noise_scale(codes: np.ndarray, deviation: np.ndarray, weight: np.ndarray) -> float:
@@ -206,15 +212,18 @@ def _noise_scale(codes: np.ndarray, deviation: np.ndarray, weight: np.ndarray) -
         # the few cells that straddle a root cause are outvoted by the MAD.
         centre = values.groupby(cell).transform("mean").to_numpy()
         sizes = np.bincount(cell)[cell]
-        usable = sizes >= 3
+        usable = sizes >= 2
         if not usable.any():
             continue
         residual = (values.to_numpy() - centre)[usable]
         correction = np.sqrt(np.mean(sizes[usable] / (sizes[usable] - 1.0)))
         estimates.append(1.4826 * float(np.median(np.abs(residual))) * correction)
     if not estimates:
-        return float(max(1.4826 * np.median(np.abs(deviation[informative])), NOISE_FLOOR))
-    return float(max(np.median(estimates), NOISE_FLOOR))
+        return float(
+            max(1.4826 * np.median(np.abs(deviation[informative])), NOISE_FLOOR)
+        )
+    # The dimension least mixed up with root causes gives the cleanest estimate.
+    return float(max(min(estimates), NOISE_FLOOR))
 
 
 @dataclass(frozen=True)
@@ -268,7 +277,10 @@ def _score_cuboid(
             parent_of_child, (child_weight > 0).astype(float), minlength=len(gain)
         )
         dof = np.maximum(n_children - 1.0, 1.0)
-        limit = stats.chi2.isf(PURITY_LEVEL, dof)
+        # Generous on purpose: a parent mixing moved and unmoved leaves exceeds
+        # the noise by orders of magnitude, while a misjudged noise scale must not
+        # break a true segment into its children.
+        limit = PURITY_SLACK * stats.chi2.isf(PURITY_LEVEL, dof)
         pure &= between / variance <= limit
     index = np.flatnonzero(total_weight > 0)
     return _Scores(
@@ -335,7 +347,7 @@ def localize_root_causes(
     ...     "bank": [f"B{i // 4}" for i in range(12)],
     ...     "predict": [100.0, 200.0, 150.0, 120.0] * 3,
     ... })
-    >>> leaves["real"] = leaves["predict"] * [1.0, 1.0, 0.5, 0.5] * 3
+    >>> leaves["real"] = leaves["predict"] * ([1.0, 1.0, 0.5, 0.5] * 3)
     >>> localize_root_causes(leaves, ["zone", "denom", "bank"]).root_causes
     ('zone=Z2',)
     """
@@ -359,7 +371,9 @@ def localize_root_causes(
     sizes = np.array([len(u) for u in labels], dtype=np.intp)
     real_values = leaves[real].to_numpy(dtype=np.float64)
     predict_values = leaves[predict].to_numpy(dtype=np.float64)
-    return _search(codes, sizes, labels, dimensions, real_values, predict_values, max_depth)
+    return _search(
+        codes, sizes, labels, dimensions, real_values, predict_values, max_depth
+    )
 
 
 def _search(
@@ -376,7 +390,10 @@ def _search(
     sigma = _noise_scale(codes, deviation, weight)
     lattice = _Lattice(codes, sizes, max_depth)
     n_candidates = sum(lattice.cuboids[d].n_groups for d in lattice.candidates)
-    threshold = float(stats.chi2.isf(SIGNIFICANCE / max(n_candidates, 1), 1))
+    # Twice the Bonferroni quantile: the noise scale is itself an estimate and
+    # real noise has heavier tails than the Gaussian the quantile assumes.
+    bonferroni = stats.chi2.isf(SIGNIFICANCE / max(n_candidates, 1), 1)
+    threshold = SIGNIFICANCE_SLACK * float(bonferroni)
 
     active = weight.copy()
     chosen: list[tuple[tuple[int, ...], int, float]] = []
@@ -427,23 +444,41 @@ def _assemble(
     records = []
     for dims, group, zscore, is_root in rows:
         cuboid = lattice.cuboids[dims]
-        members = [labels[d][m] for d, m in zip(dims, cuboid.members[group], strict=True)]
+        members = [
+            labels[d][m] for d, m in zip(dims, cuboid.members[group], strict=True)
+        ]
         mask = cuboid.group == group
         seg_real, seg_predict = float(real[mask].sum()), float(predict[mask].sum())
         records.append(
             {
                 "segment": segment_string(dimensions, dims, members),
+                "key": tuple(
+                    (dimensions[d], m) for d, m in zip(dims, members, strict=True)
+                ),
                 "depth": len(dims),
                 "real": seg_real,
                 "predict": seg_predict,
-                "deviation": float(_leaf_deviation(np.array([seg_real]), np.array([seg_predict]))[0]),
+                "deviation": float(
+                    _leaf_deviation(np.array([seg_real]), np.array([seg_predict]))[0]
+                ),
                 "score": zscore,
                 "is_root_cause": is_root,
             }
         )
     candidates = pd.DataFrame.from_records(
         records,
-        columns=["segment", "depth", "real", "predict", "deviation", "score", "is_root_cause"],
+        columns=[
+            "segment",
+            "key",
+            "depth",
+            "real",
+            "predict",
+            "deviation",
+            "score",
+            "is_root_cause",
+        ],
     )
     root_causes = tuple(candidates.loc[candidates["is_root_cause"], "segment"])
-    return Localization(root_causes=root_causes, candidates=candidates, noise_scale=sigma)
+    return Localization(
+        root_causes=root_causes, candidates=candidates, noise_scale=sigma
+    )

@@ -92,9 +92,7 @@ def _check_whole(value: int, *, name: str, low: int, high: int) -> None:
         raise ParameterError(f"{name} must be in {low}..{high}, got {value!r}")
 
 
-def _member_counts(
-    rng: np.random.Generator, n_dims: int, n_leaves: int
-) -> list[int]:
+def _member_counts(rng: np.random.Generator, n_dims: int, n_leaves: int) -> list[int]:
     """Draw 5..40 members per dimension with a product close to ``n_leaves``."""
     typical = n_leaves ** (1.0 / n_dims)
     counts = np.exp(np.log(typical) + rng.normal(0.0, 0.3, size=n_dims))
@@ -241,9 +239,7 @@ def generate_cube_case(
     base = rng.weibull(shape, size=len(cube)) * 100.0
     base[rng.random(len(cube)) < zero_rate] = 0.0
 
-    depths = [
-        int(rng.integers(1, 4)) if depth is None else depth for _ in range(count)
-    ]
+    depths = [int(rng.integers(1, 4)) if depth is None else depth for _ in range(count)]
     segments, _ = _draw_root_causes(
         rng, cube, base, dimensions=dimensions, depths=depths
     )
@@ -255,9 +251,7 @@ def generate_cube_case(
     if ratio:
         leaves = _ratio_leaves(rng, cube, base, factor, noise_level, dimensions)
     else:
-        leaves = cube.assign(
-            real=_noisy(rng, base * factor, noise_level), predict=base
-        )
+        leaves = cube.assign(real=_noisy(rng, base * factor, noise_level), predict=base)
     return CubeCase(
         leaves=leaves,
         dimensions=dimensions,
