@@ -88,10 +88,15 @@ class Endpoint:
     model: type[ExplainRequest]
     summary: str
 
-    def run(self, frame: pd.DataFrame, request: ExplainRequest) -> Any:
+    def run(
+        self, frame: pd.DataFrame, request: ExplainRequest, *, date_col: str | None
+    ) -> Any:
         """Call the analytics function on ``frame`` with the request's parameters."""
         function = getattr(analytics, self.function_name)
-        return function(frame, **request.analytics_kwargs())
+        kwargs = request.analytics_kwargs()
+        if date_col is not None:
+            kwargs.setdefault("date_col", date_col)
+        return function(frame, **kwargs)
 
 
 ENDPOINTS = (
@@ -332,6 +337,17 @@ async def read_parameters(
     return model.model_validate({**from_query, **from_body})
 
 
+def _load(
+    params: ExplainRequest, settings: ServiceSettings
+) -> tuple[pd.DataFrame, str | None]:
+    if params.path is not None:
+        return load_path(params.path, settings), None
+    # Imported here: the database side needs the pipeline extra, files do not.
+    from analytics.service._database import load_casino
+
+    return load_casino(str(params.casino_id), params, settings)
+
+
 def _explain(
     endpoint: Endpoint,
     params: ExplainRequest,
@@ -339,11 +355,11 @@ def _explain(
     *,
     png: bool,
 ) -> Response:
-    frame = load_path(params.path, settings)
-    context = f"{endpoint.function_name} on {params.path}"
+    frame, date_col = _load(params, settings)
+    context = f"{endpoint.function_name} on {params.path or params.casino_id}"
     with recorded_warnings(context) as remarks:
         try:
-            result = endpoint.run(frame, params)
+            result = endpoint.run(frame, params, date_col=date_col)
         except CasinoExplainError as err:
             raise from_analytics_error(err, params.model_dump()) from err
         payload = _envelope(endpoint, params, result)
@@ -444,6 +460,24 @@ def _add_endpoint(app: FastAPI, endpoint: Endpoint) -> None:
             )
 
 
+def stored_explanation(
+    request: Request, casino_id: str, date: str, kpi: str | None = None
+) -> Response:
+    """Return the explanation the pipeline stored for a casino and gaming day.
+
+    ``date`` is the gaming day explained (ISO); ``kpi`` narrows to one KPI.
+    """
+    from analytics.service._database import read_stored
+
+    try:
+        stored = read_stored(_settings(request), casino_id, date, kpi=kpi)
+    except ServiceError:
+        raise
+    except CasinoExplainError as err:
+        raise from_analytics_error(err, {"date": date}) from err
+    return StrictJSONResponse(stored)
+
+
 async def health() -> dict[str, Any]:
     """Tell a load balancer or Airflow the service is up (no token needed)."""
     return {
@@ -487,4 +521,14 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_api_route("/health", health, methods=["GET"], tags=["service"])
     for endpoint in ENDPOINTS:
         _add_endpoint(app, endpoint)
+    app.add_api_route(
+        "/explanations/{casino_id}/{date}",
+        stored_explanation,
+        methods=["GET"],
+        summary="The explanation stored by the daily pipeline",
+        response_class=StrictJSONResponse,
+        responses={200: {"description": "Stored answer tables"}, **_ERROR_RESPONSES},
+        dependencies=[Depends(require_token)],
+        tags=["explain"],
+    )
     return app

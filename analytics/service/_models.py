@@ -61,9 +61,20 @@ class ExplainRequest(BaseModel):
     # Parameters whose values form a list; a query string may repeat them.
     list_fields: ClassVar[frozenset[str]] = frozenset()
     # Parameters that only steer the service, never passed to the analytics.
-    service_fields: ClassVar[frozenset[str]] = frozenset({"path", "format", "chart"})
+    service_fields: ClassVar[frozenset[str]] = frozenset(
+        {"path", "casino_id", "format", "chart"}
+    )
 
-    path: str = Field(min_length=1, max_length=2048, description=_PATH_HELP)
+    path: str | None = Field(
+        default=None, min_length=1, max_length=2048, description=_PATH_HELP
+    )
+    casino_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Instead of path: read this casino's window from the source "
+        "database the service is configured with.",
+    )
     metric_col: str = Field(
         min_length=1,
         max_length=256,
@@ -92,6 +103,12 @@ class ExplainRequest(BaseModel):
         if info.field_name in cls.list_fields:
             return split_list(value)
         return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ExplainRequest:
+        if (self.path is None) == (self.casino_id is None):
+            raise ValueError("give exactly one of path (a file) and casino_id")
+        return self
 
     def analytics_kwargs(self) -> dict[str, Any]:
         """Return the keyword arguments for the analytics function.

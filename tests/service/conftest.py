@@ -75,6 +75,12 @@ def make_segment_frame(seed: int = 11) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
+def asset_frame() -> pd.DataFrame:
+    """The daily table of data/assetdata.csv."""
+    return make_asset_frame()
+
+
+@pytest.fixture(scope="session")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data root holding the seed CSV, the same table as Parquet and JSON,
     a segment table, a pickle and a symbolic link leading out of the root."""

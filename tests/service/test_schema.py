@@ -16,7 +16,7 @@ OPERATIONS = [
     for path in ("/singlerankmetrics", "/assesschange", "/ranksegments", "/health")
     for method in ("GET", "POST")
     if not (path == "/health" and method == "POST")
-]
+] + [pytest.param("GET", "/explanations/{casino_id}/{date}", id="GET /explanations")]
 
 
 @pytest.fixture(scope="module")
