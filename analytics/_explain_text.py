@@ -134,6 +134,15 @@ def _drivers(metrics: Mapping[str, Any], limit: int) -> str:
     return f"; it moved with: {', '.join(parts)}" if parts else ""
 
 
+def _share_words(share: float | None) -> str:
+    if share is None:
+        return ""
+    if share < 0:
+        # The segment moved against the total: a percentage of it would read oddly.
+        return " (against the overall move)"
+    return f" ({share:.0%} of the change)"
+
+
 def _where(segments: Mapping[str, Any], limit: int) -> str:
     roots = [row for row in _rows(segments) if row.get("is_root_cause")]
     roots.sort(key=lambda row: row.get("rank") or math.inf)
@@ -141,9 +150,7 @@ def _where(segments: Mapping[str, Any], limit: int) -> str:
     for row in roots[:limit]:
         share = _number(row.get("share_of_change"))
         where = str(row.get("segment", "?")).replace("&", " & ")
-        parts.append(
-            f"{where} ({share:.0%} of the change)" if share is not None else where
-        )
+        parts.append(where + _share_words(share))
     if not parts:
         return "; no single part of the floor stands out"
     return f"; on the floor it sits in {' and '.join(parts)}"

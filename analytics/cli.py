@@ -414,7 +414,7 @@ def rank_segments_command(
         typer.Option(
             "--dimensions",
             help="Dimension columns, comma-separated or repeated "
-            "[default: zone, denomination, game_type].",
+            "[default: every text column except the date column].",
         ),
     ] = None,
     date_base: DateBase = None,
@@ -441,8 +441,8 @@ def rank_segments_command(
             metric_col=metric_col,
             date_col=date_col,
             date_target=date_target,
+            dimensions=_split(dimensions) or _text_columns(frame, date_col),
             **_given(
-                dimensions=_split(dimensions),
                 date_base=date_base,
                 max_depth=max_depth,
                 numerator=numerator,
@@ -458,6 +458,14 @@ def rank_segments_command(
             top=top,
             extra=_print_breakdown(top),
         )
+
+
+def _text_columns(frame: pd.DataFrame, date_col: str) -> list[str]:
+    return [
+        str(column)
+        for column, values in frame.items()
+        if column != date_col and not pd.api.types.is_numeric_dtype(values)
+    ]
 
 
 def _print_breakdown(top: int) -> Callable[[Console, dict[str, Any]], None]:
