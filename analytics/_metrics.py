@@ -671,10 +671,11 @@ def _rank(
 
     notes: list[str] = []
     delta = target - base
+    scale = np.where(sd > 0, sd, np.nan)  # sd 0 or NaN: skipped, never infinite
     with np.errstate(invalid="ignore", divide="ignore"):
-        norm_base = (base - mean) / sd
-        norm_target = (target - mean) / sd
-        norm_delta = delta / sd
+        norm_base = (base - mean) / scale
+        norm_target = (target - mean) / scale
+        norm_delta = delta / scale
         pct_change = np.where(base == 0, np.nan, delta / np.abs(base))
     kpi_norm = _kpi_scale(float(delta[0]), float(sd[0]), table.metric_col, notes)
     score = norm_delta * kpi_norm

@@ -1,0 +1,579 @@
+"""rank_metrics: hand-computed formulas, orderings, errors, properties, accuracy."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+from analytics import (
+    METHODS,
+    ColumnError,
+    DateError,
+    DegenerateInputWarning,
+    DuplicateKeyError,
+    InputError,
+    InsufficientHistoryError,
+    ParameterError,
+    rank_metrics,
+)
+from analytics._metrics import IDENTITIES, LINK_T_FULL, LINK_T_START
+from analytics.synthetic.metric_cases import make_rank_case
+
+WEEKS = pd.date_range("2024-01-01", periods=6, freq="7D")  # Mondays
+D, B = "2024-02-05", "2024-01-29"
+
+
+@pytest.fixture
+def tiny() -> pd.DataFrame:
+    """Six Mondays; H = the first five, B the fifth, D the sixth.
+
+    Worked by hand (H = rows 0-4):
+    coin_in 10 12 11 13 12 | 20: mean 11.6, sd sqrt(1.3), norm_delta 8/sqrt(1.3)
+    games    5  6  5  7  6 | 10: mean 5.8, sd sqrt(0.7), norm_delta 4/sqrt(0.7)
+    temp    50 52 51 49 50 | 45: mean 50.4, sd sqrt(1.3), norm_delta -5/sqrt(1.3)
+    flat     3  4  3  4  3 |  3: sd sqrt(0.3), norm_delta 0
+    """
+    return pd.DataFrame(
+        {
+            "date": WEEKS,
+            "coin_in": [10.0, 12, 11, 13, 12, 20],
+            "games": [5.0, 6, 5, 7, 6, 10],
+            "games_x2": [10.0, 12, 10, 14, 12, 20],
+            "temp": [50.0, 52, 51, 49, 50, 45],
+            "flat": [3.0, 4, 3, 4, 3, 3],
+            "const": [7.0, 7, 7, 7, 7, 9],
+            "gap": [1.0, 2, 3, 4, 5, np.nan],
+            "label": list("abcdef"),
+        }
+    )
+
+
+def _row(result, metric: str) -> pd.Series:
+    table = result.table.set_index("metric")
+    return table.loc[metric]
+
+
+def test_formulas_match_the_hand_computation(tiny: pd.DataFrame) -> None:
+    result = rank_metrics(tiny, metric_col="coin_in", date_target=D, method="bestranks")
+    kpi_norm = 8 / math.sqrt(1.3)
+    games = _row(result, "games")
+
+    assert_allclose(result.kpi["mean_hist"], 11.6)
+    assert_allclose(result.kpi["sd_hist"], math.sqrt(1.3))
+    assert_allclose(result.kpi["norm_delta"], kpi_norm)
+    assert_allclose(games["mean_hist"], 5.8)
+    assert_allclose(games["sd_hist"], math.sqrt(0.7))
+    assert_allclose(games["norm_base"], 0.2 / math.sqrt(0.7))
+    assert_allclose(games["norm_target"], 4.2 / math.sqrt(0.7))
+    assert_allclose(games["norm_delta"], 4 / math.sqrt(0.7))
+    assert_allclose(games["score"], 4 / math.sqrt(0.7) * kpi_norm)
+    assert_allclose(games["pct_change"], 4 / 6)
+    assert games["delta"] == 4
+    assert games["direction"] == "up"
+    assert_allclose(_row(result, "temp")["score"], -5 * 8 / 1.3)
+    assert _row(result, "temp")["direction"] == "down"
+    assert _row(result, "flat")["direction"] == "flat"
+    assert _row(result, "flat")["score"] == 0
+
+
+def test_pct_change_is_nan_when_the_base_is_zero(tiny: pd.DataFrame) -> None:
+    tiny["zero_base"] = [1.0, 2, 1, 2, 0, 3]
+    result = rank_metrics(tiny, metric_col="coin_in", date_target=D)
+    assert np.isnan(_row(result, "zero_base")["pct_change"])
+
+
+def test_corr_hist_uses_same_weekday_deltas_over_history(tiny: pd.DataFrame) -> None:
+    # Deltas over H: coin_in 2 -1 2 -1, games 1 -1 2 -1, temp 2 -1 -2 1.
+    result = rank_metrics(tiny, metric_col="coin_in", date_target=D)
+    assert_allclose(_row(result, "games")["corr_hist"], 7.5 / math.sqrt(9 * 6.75))
+    assert_allclose(_row(result, "temp")["corr_hist"], 0.0, atol=1e-12)
+
+
+def test_corr_hist_is_nan_with_fewer_than_three_deltas(tiny: pd.DataFrame) -> None:
+    tiny.loc[[1, 2], "games"] = np.nan  # leaves one delta pair
+    result = rank_metrics(tiny, metric_col="coin_in", date_target=D)
+    assert np.isnan(_row(result, "games")["corr_hist"])
+
+
+@pytest.mark.parametrize(
+    ("method", "order"),
+    [
+        pytest.param("bestranks", ["games", "games_x2", "flat", "temp"], id="best"),
+        pytest.param("worstranks", ["temp", "flat", "games", "games_x2"], id="worst"),
+        pytest.param("absranks", ["games", "games_x2", "temp", "flat"], id="abs"),
+        # temp has no link to coin_in (r = 0), so its score is weighted to 0 and
+        # it ties with flat; the tie goes to the larger abs(norm_delta).
+        pytest.param("linkranks", ["games", "games_x2", "temp", "flat"], id="link"),
+    ],
+)
+def test_order_of_each_method(
+    tiny: pd.DataFrame, method: str, order: list[str]
+) -> None:
+    result = rank_metrics(tiny, metric_col="coin_in", date_target=D, method=method)
+    assert result.top(4) == order
+    assert result.table["rank"].tolist() == [1, 2, 3, 4]
+
+
+def test_exact_ties_break_on_the_metric_name(tiny: pd.DataFrame) -> None:
+    # games_x2 = 2 x games: the same norm_delta and score, so the name decides.
+    renamed = tiny.rename(columns={"games": "zz_games"})
+    result = rank_metrics(
+        renamed, metric_col="coin_in", date_target=D, method="bestranks"
+    )
+    assert result.top(2) == ["games_x2", "zz_games"]
+
+
+def test_method_names_are_case_insensitive(tiny: pd.DataFrame) -> None:
+    result = rank_metrics(
+        tiny, metric_col="coin_in", date_target=D, method=" BestRanks"
+    )
+    assert result.method == "bestranks"
+
+
+def test_default_method_is_linkranks(tiny: pd.DataFrame) -> None:
+    assert rank_metrics(tiny, metric_col="coin_in", date_target=D).method == "linkranks"
+    assert METHODS[0] == "linkranks"
+
+
+def test_skipped_metrics_carry_their_reason(tiny: pd.DataFrame) -> None:
+    result = rank_metrics(tiny, metric_col="coin_in", date_target=D)
+    assert result.skipped == {
+        "label": "not numeric (dtype str)",
+        "const": "constant over the history window (sd 0)",
+        "gap": "no value at the target date",
+    }
+    assert set(result.table["metric"]).isdisjoint(result.skipped)
+
+
+def test_skip_reasons_for_base_and_short_history(tiny: pd.DataFrame) -> None:
+    tiny["no_base"] = [1.0, 2, 3, 4, np.nan, 6]
+    tiny["one_value"] = [np.nan, np.nan, np.nan, np.nan, 2.0, 3.0]
+    result = rank_metrics(tiny, metric_col="coin_in", date_target=D)
+    assert result.skipped["no_base"] == "no value at the base date"
+    assert result.skipped["one_value"] == "fewer than 2 values in the history window"
+
+
+def test_explicit_metrics_are_the_only_candidates(tiny: pd.DataFrame) -> None:
+    result = rank_metrics(
+        tiny, metric_col="coin_in", date_target=D, metrics=["temp", "games"]
+    )
+    assert sorted(result.table["metric"]) == ["games", "temp"]
+    assert result.skipped == {}
+
+
+def test_kpi_that_did_not_move_scores_zero_and_says_so(tiny: pd.DataFrame) -> None:
+    tiny.loc[5, "coin_in"] = 12.0  # same as B
+    with pytest.warns(DegenerateInputWarning, match="did not move"):
+        result = rank_metrics(tiny, metric_col="coin_in", date_target=D)
+    assert not result.kpi_moved
+    assert (result.table["score"] == 0).all()
+    assert (result.table["linked_score"] == 0).all()
+    assert any("did not move" in note for note in result.notes)
+    # With every score 0, the order is abs(norm_delta), then the name.
+    assert result.top(4) == ["games", "games_x2", "temp", "flat"]
+
+
+def test_kpi_constant_over_history_uses_the_sign_of_its_change(
+    tiny: pd.DataFrame,
+) -> None:
+    tiny["coin_in"] = [10.0, 10, 10, 10, 10, 11]
+    with pytest.warns(DegenerateInputWarning, match="constant over the history"):
+        result = rank_metrics(
+            tiny, metric_col="coin_in", date_target=D, method="bestranks"
+        )
+    assert result.kpi["norm_delta"] == 1.0
+    assert_allclose(_row(result, "games")["score"], 4 / math.sqrt(0.7))
+
+
+def test_explicit_base_date_keeps_the_history_window(tiny: pd.DataFrame) -> None:
+    result = rank_metrics(
+        tiny, metric_col="coin_in", date_target=D, date_base="2024-01-22"
+    )
+    assert result.kpi["delta"] == 20 - 13
+    assert_allclose(result.kpi["mean_hist"], 11.6)
+    assert result.dates.base == pd.Timestamp("2024-01-22")
+
+
+def test_to_dict_is_json_ready(tiny: pd.DataFrame) -> None:
+    answer = rank_metrics(tiny, metric_col="coin_in", date_target=D).to_dict()
+    assert answer["module"] == "rank_metrics"
+    assert answer["dates"]["date_target"] == D
+    assert answer["kpi"]["metric"] == "coin_in"
+    assert answer["parameters"]["method"] == "linkranks"
+    assert [r["rank"] for r in answer["rows"]] == [1, 2, 3, 4]
+    contributions = [r["contribution"] for r in answer["rows"]]
+    assert contributions == [None] * 4  # NaN becomes None
+    json.dumps(answer, allow_nan=False)
+
+
+# ----------------------------------------------------------------- linkranks
+
+
+def _daily_floor(seed: int = 7) -> pd.DataFrame:
+    return make_rank_case(seed=seed, cause="avg_bet").frame
+
+
+def test_identity_parts_are_linked_and_split_the_change_exactly() -> None:
+    case = make_rank_case(seed=11, cause="avg_bet")
+    result = rank_metrics(
+        case.frame, metric_col="coin_in", date_target=case.date_target
+    )
+    table = result.table.set_index("metric")
+    parts = [part for _, group in IDENTITIES["coin_in"] for part in group]
+    assert (table.loc[parts, "link_source"] == "identity").all()
+    assert (table.loc[parts, "link"] == 1.0).all()
+    for _, group in IDENTITIES["coin_in"]:
+        assert_allclose(
+            table.loc[list(group), "contribution"].sum(), result.kpi["delta"], rtol=1e-9
+        )
+    assert table["contribution"].drop(parts).isna().all()
+    assert any("holds on the compared dates" in note for note in result.notes)
+
+
+def test_identity_that_does_not_hold_is_not_used() -> None:
+    case = make_rank_case(seed=11, cause="avg_bet")
+    frame = case.frame.assign(avg_bet=case.frame["avg_bet"] * 1.5)
+    result = rank_metrics(frame, metric_col="coin_in", date_target=case.date_target)
+    table = result.table.set_index("metric")
+    assert table.loc["avg_bet", "link_source"] != "identity"
+    assert np.isnan(table.loc["avg_bet", "contribution"])
+    assert any("does not hold" in note for note in result.notes)
+
+
+def test_link_weight_follows_the_t_statistic() -> None:
+    from analytics._metrics import _link_from_history
+
+    def weight(r: float, n: int) -> float:
+        return float(_link_from_history(np.array([r]), np.array([n]))[0])
+
+    # t = r sqrt(n - 2) / sqrt(1 - r^2); r = 0.6, n = 27 gives t = 3.75.
+    assert_allclose(
+        weight(0.6, 27), (3.75 - LINK_T_START) / (LINK_T_FULL - LINK_T_START)
+    )
+    assert weight(0.1, 27) == 0.0
+    assert weight(-0.9, 27) == 1.0  # a negative link is a link
+    assert weight(1.0, 10) == 1.0
+    assert weight(float("nan"), 27) == 0.0
+    assert weight(0.99, 3) == 0.0  # too few deltas
+
+
+def test_unrelated_jump_does_not_lead_linkranks() -> None:
+    case = make_rank_case(seed=5, distractor=True)
+    common = {"metric_col": "coin_in", "date_target": case.date_target}
+    best = rank_metrics(case.frame, method="bestranks", **common)
+    link = rank_metrics(case.frame, method="linkranks", **common)
+    row = link.table.set_index("metric").loc[case.distractor]
+    assert best.top(1) == [case.distractor]
+    assert row["link"] < 0.5
+    assert row["rank"] > 3
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_errors_are_input_errors_and_value_errors(tiny: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="not in the data"):
+        rank_metrics(tiny, metric_col="nope", date_target=D)
+
+
+@pytest.mark.parametrize(
+    ("change", "kwargs", "error", "match"),
+    [
+        pytest.param(
+            None,
+            {"metric_col": "nope"},
+            ColumnError,
+            r"KPI column\(s\) 'nope' not in",
+            id="missing-kpi",
+        ),
+        pytest.param(
+            None,
+            {"date_col": "day"},
+            ColumnError,
+            r"date column\(s\) 'day' not in",
+            id="missing-date-column",
+        ),
+        pytest.param(
+            None,
+            {"metric_col": "label"},
+            ColumnError,
+            "KPI column 'label' must be numeric",
+            id="non-numeric-kpi",
+        ),
+        pytest.param(
+            None,
+            {"metrics": ["zzz"]},
+            ColumnError,
+            r"metric column\(s\) 'zzz' not in",
+            id="missing-metric",
+        ),
+        pytest.param(
+            None,
+            {"metrics": ["label"]},
+            ColumnError,
+            "metric column 'label' must be numeric",
+            id="non-numeric-metric",
+        ),
+        pytest.param(
+            None,
+            {"metrics": ["coin_in"]},
+            ParameterError,
+            "must not include",
+            id="kpi-in-metrics",
+        ),
+        pytest.param(
+            None,
+            {"metrics": "games"},
+            ParameterError,
+            "list of column names",
+            id="metrics-string",
+        ),
+        pytest.param(
+            None,
+            {"metrics": ["games", "games"]},
+            ParameterError,
+            "more than once",
+            id="metrics-repeated",
+        ),
+        pytest.param(
+            None,
+            {"method": "magic"},
+            ParameterError,
+            "choose one of linkranks, bestranks, worstranks, absranks",
+            id="unknown-method",
+        ),
+        pytest.param(
+            None,
+            {"method": None},
+            ParameterError,
+            "method=None is not known",
+            id="method-none",
+        ),
+        pytest.param(
+            None,
+            {"date_target": "2030-01-07"},
+            DateError,
+            "date_target='2030-01-07' is not in the data",
+            id="target-absent",
+        ),
+        pytest.param(
+            None,
+            {"date_base": "2024-01-30"},
+            DateError,
+            "date_base='2024-01-30' is not in the data",
+            id="base-absent",
+        ),
+        pytest.param(
+            None,
+            {"date_base": "2024-02-12"},
+            DateError,
+            "must be before",
+            id="base-after-target",
+        ),
+        pytest.param(
+            None,
+            {"date_target": "not a day"},
+            DateError,
+            "is not a date",
+            id="target-unparseable",
+        ),
+        pytest.param(
+            None,
+            {"date_target": "2024-01-22"},
+            InsufficientHistoryError,
+            "only 3 same-weekday date",
+            id="too-little-history",
+        ),
+        pytest.param(
+            None,
+            {"history_weeks": 0},
+            ParameterError,
+            "at least 1",
+            id="history-weeks-zero",
+        ),
+        pytest.param(
+            "duplicate",
+            {},
+            DuplicateKeyError,
+            "2 rows share a date",
+            id="duplicate-dates",
+        ),
+        pytest.param(
+            "nan-target",
+            {},
+            ColumnError,
+            "no value \\(NaN\\) at date_target",
+            id="kpi-nan-at-target",
+        ),
+        pytest.param(
+            "nan-base",
+            {},
+            ColumnError,
+            "no value \\(NaN\\) at date_base",
+            id="kpi-nan-at-base",
+        ),
+        pytest.param(
+            "infinite",
+            {},
+            ColumnError,
+            "'games' hold infinite values",
+            id="infinite-metric",
+        ),
+        pytest.param("empty", {}, InputError, "the data is empty", id="empty"),
+        pytest.param(
+            "kpi-only", {}, ColumnError, "no numeric metric to rank", id="kpi-only"
+        ),
+        pytest.param(
+            "text-kpi",
+            {},
+            ColumnError,
+            "must be numeric",
+            id="kpi-as-text",
+        ),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_message(
+    tiny: pd.DataFrame,
+    change: str | None,
+    kwargs: dict[str, object],
+    error: type[Exception],
+    match: str,
+) -> None:
+    frame = tiny
+    if change == "duplicate":
+        frame = pd.concat([tiny, tiny.iloc[[2]]], ignore_index=True)
+    elif change == "nan-target":
+        frame.loc[5, "coin_in"] = np.nan
+    elif change == "nan-base":
+        frame.loc[4, "coin_in"] = np.nan
+    elif change == "infinite":
+        frame.loc[3, "games"] = np.inf
+    elif change == "empty":
+        frame = tiny.iloc[0:0]
+    elif change == "kpi-only":
+        frame = tiny[["date", "coin_in"]]
+    elif change == "text-kpi":
+        frame = tiny.assign(coin_in=tiny["coin_in"].astype(str))
+    arguments: dict[str, object] = {"metric_col": "coin_in", "date_target": D}
+    arguments.update(kwargs)
+    with pytest.raises(error, match=match):
+        rank_metrics(frame, **arguments)  # type: ignore[arg-type]
+
+
+def test_not_a_frame_is_refused() -> None:
+    with pytest.raises(InputError, match="expected a pandas DataFrame, got dict"):
+        rank_metrics({"date": []}, metric_col="coin_in", date_target=D)  # type: ignore[arg-type]
+
+
+# -------------------------------------------------------------- properties
+
+
+def _weekly_frame(values: list[list[float]]) -> pd.DataFrame:
+    rows = len(values[0])
+    frame = pd.DataFrame(
+        {f"m{i}": column for i, column in enumerate(values[1:])},
+        index=range(rows),
+    )
+    frame.insert(0, "kpi", values[0])
+    frame.insert(0, "date", pd.date_range("2024-01-01", periods=rows, freq="7D"))
+    return frame
+
+
+columns = st.lists(
+    st.lists(st.integers(1, 1000).map(float), min_size=8, max_size=8),
+    min_size=3,
+    max_size=6,
+)
+TARGET = "2024-02-19"  # the eighth Monday
+
+
+quiet_degenerate = pytest.mark.filterwarnings(
+    "ignore::analytics.errors.DegenerateInputWarning"
+)
+
+
+@quiet_degenerate
+@settings(max_examples=60, deadline=None)
+@given(columns, st.floats(0.001, 1000.0), st.sampled_from(METHODS))
+def test_scaling_a_metric_leaves_its_norm_delta_unchanged(
+    values: list[list[float]], factor: float, method: str
+) -> None:
+    frame = _weekly_frame(values)
+    scaled = frame.assign(m0=frame["m0"] * factor)
+    kwargs = {"metric_col": "kpi", "date_target": TARGET, "method": method}
+    plain = rank_metrics(frame, **kwargs)
+    other = rank_metrics(scaled, **kwargs)
+    if "m0" in plain.skipped:
+        assert other.skipped["m0"] == plain.skipped["m0"]
+        return
+    before, after = _row(plain, "m0"), _row(other, "m0")
+    assert_allclose(after["norm_delta"], before["norm_delta"], rtol=1e-9, atol=1e-12)
+    assert_allclose(after["score"], before["score"], rtol=1e-9, atol=1e-12)
+
+
+@quiet_degenerate
+@settings(max_examples=60, deadline=None)
+@given(columns, st.sampled_from(METHODS))
+def test_swapping_target_and_base_values_flips_the_changes(
+    values: list[list[float]], method: str
+) -> None:
+    # D is the eighth week and B the first: with W = 4, H holds weeks 4-7 only,
+    # so swapping the two days' values leaves the history window untouched.
+    frame = _weekly_frame(values)
+    target, base = len(frame) - 1, 0
+    swapped = frame.copy()
+    numeric = frame.columns[1:]
+    swapped.loc[target, numeric] = frame.loc[base, numeric].to_numpy()
+    swapped.loc[base, numeric] = frame.loc[target, numeric].to_numpy()
+    kwargs = {
+        "metric_col": "kpi",
+        "date_target": frame["date"].iloc[target],
+        "date_base": frame["date"].iloc[base],
+        "history_weeks": 4,
+        "method": method,
+    }
+    one = rank_metrics(frame, **kwargs)
+    two = rank_metrics(swapped, **kwargs)
+    first = one.table.set_index("metric").sort_index()
+    second = two.table.set_index("metric").sort_index()
+    assert list(first.index) == list(second.index)
+    assert_allclose(second["delta"], -first["delta"])
+    assert_allclose(second["norm_delta"], -first["norm_delta"], atol=1e-12)
+    assert_allclose(second["norm_target"], first["norm_base"], atol=1e-12)
+    assert_allclose(second["score"], first["score"], rtol=1e-9, atol=1e-9)
+    assert two.kpi["norm_delta"] == pytest.approx(-one.kpi["norm_delta"])
+
+
+@quiet_degenerate
+@settings(max_examples=60, deadline=None)
+@given(columns, st.sampled_from(METHODS))
+def test_ranks_are_a_permutation(values: list[list[float]], method: str) -> None:
+    frame = _weekly_frame(values)
+    result = rank_metrics(frame, metric_col="kpi", date_target=TARGET, method=method)
+    ranks = result.table["rank"].tolist()
+    assert ranks == list(range(1, len(ranks) + 1))
+    assert len(ranks) + len(result.skipped) == len(values) - 1
+
+
+# ---------------------------------------------------------------- accuracy
+
+
+@pytest.mark.slow
+def test_linkranks_finds_the_planted_cause_despite_a_distractor() -> None:
+    from analytics.evaluation.metrics import rank_hit_rates
+
+    rates = rank_hit_rates(cases=40, seed=9000)
+    overall = rates[rates["cause"] == "all"].set_index(["method", "setting"])
+    assert overall.loc[("linkranks", "clean"), "top3"] >= 0.8
+    assert overall.loc[("linkranks", "distractor"), "top3"] >= 0.8
+    assert (
+        overall.loc[("linkranks", "distractor"), "top1"]
+        >= overall.loc[("bestranks", "distractor"), "top1"] + 0.1
+    )
