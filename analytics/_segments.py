@@ -590,19 +590,19 @@ def _rank_ratio(
 
 
 def _check_denominators(leaves: pd.DataFrame, den: str) -> None:
-    for side in ("_base", "_target"):
-        values = leaves[f"{den}{side}"]
-        if (values < 0).any():
-            raise ColumnError(
-                f"denominator column {den!r} has {int((values < 0).sum())} negative "
-                f"value(s) (first {float(values[values < 0].iloc[0])!r}); a ratio "
-                "KPI needs non-negative denominators"
-            )
-        if values.sum() == 0:
-            raise ColumnError(
-                f"denominator column {den!r} sums to 0 on one of the two days: "
-                "the ratio is undefined"
-            )
+    values = leaves[[f"{den}_base", f"{den}_target"]].to_numpy(dtype=np.float64)
+    negative = values[values < 0]
+    if negative.size:
+        raise ColumnError(
+            f"denominator column {den!r} has {negative.size} negative value(s) on "
+            f"the two days compared (first {float(negative[0])!r}); a ratio KPI "
+            "needs non-negative denominators"
+        )
+    if (values.sum(axis=0) == 0).any():
+        raise ColumnError(
+            f"denominator column {den!r} sums to 0 on one of the two days: "
+            "the ratio is undefined"
+        )
 
 
 def _ratio_breakdown(

@@ -219,9 +219,10 @@ def _noise_scale(codes: np.ndarray, deviation: np.ndarray, weight: np.ndarray) -
         correction = np.sqrt(np.mean(sizes[usable] / (sizes[usable] - 1.0)))
         estimates.append(1.4826 * float(np.median(np.abs(residual))) * correction)
     if not estimates:
-        return float(
-            max(1.4826 * np.median(np.abs(deviation[informative])), NOISE_FLOOR)
-        )
+        if not informative.any():
+            return NOISE_FLOOR
+        spread = 1.4826 * float(np.median(np.abs(deviation[informative])))
+        return max(spread, NOISE_FLOOR)
     # The dimension least mixed up with root causes gives the cleanest estimate.
     return float(max(min(estimates), NOISE_FLOOR))
 
