@@ -43,9 +43,11 @@ __all__ = [
     "LINK_T_FULL",
     "LINK_T_START",
     "METHODS",
+    "SCALED_BY_KPI",
     "RankMetricsResult",
     "WideTable",
     "load_wide_table",
+    "nanmedian_columns",
     "rank_metrics",
 ]
 
@@ -73,6 +75,16 @@ IDENTITIES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
 }
 IDENTITY_TOLERANCE = 0.01
 
+# Metrics that are the KPI times a ratio (DOMAIN.md): carded play is coin-in times
+# the carded share, theo win is coin-in times the theoretical hold. All they can add
+# to an explanation is the move of that ratio, so linkranks judges them by their
+# change beyond proportional to the KPI, not by their raw change, which mostly
+# repeats the KPI's.
+SCALED_BY_KPI: dict[str, tuple[str, ...]] = {
+    "coin_in": ("coin_in_carded", "coin_in_uncarded", "theo_win"),
+}
+MAD_TO_SD = 1.4826
+
 CORR_MIN_DELTAS = 3
 _TIE_DIGITS = 9
 
@@ -91,6 +103,7 @@ RANKED_COLUMNS = (
     "corr_hist",
     "link",
     "link_source",
+    "move_z",
     "linked_score",
     "contribution",
     "mean_hist",
@@ -383,6 +396,65 @@ def table_records(table: pd.DataFrame) -> list[dict[str, Any]]:
     """The rows of ``table`` as JSON-ready dicts."""
     records: list[dict[str, Any]] = json_ready(table.to_dict(orient="records"))
     return records
+
+
+def nanmedian_columns(values: np.ndarray) -> np.ndarray:
+    """Column medians over finite values, NaN for a column without any (no warning)."""
+    finite = np.isfinite(values)
+    count = finite.sum(axis=0)
+    if values.shape[0] == 0:
+        return np.full(values.shape[1], np.nan)
+    ordered = np.sort(np.where(finite, values, np.inf), axis=0)
+    low = np.maximum((count - 1) // 2, 0)[None, :]
+    high = np.maximum(count // 2, 0)[None, :]
+    with np.errstate(invalid="ignore"):
+        middle = (
+            np.take_along_axis(ordered, low, axis=0)[0]
+            + np.take_along_axis(ordered, high, axis=0)[0]
+        ) / 2
+    return np.where(count > 0, middle, np.nan)
+
+
+def _robust_z(today: np.ndarray, past: np.ndarray) -> np.ndarray:
+    """(today - median) / (1.4826 MAD) of ``past``, column-wise; NaN when the MAD
+    is 0 or fewer than LINK_MIN_DELTAS past values are finite."""
+    median = nanmedian_columns(past)
+    scale = MAD_TO_SD * nanmedian_columns(np.abs(past - median))
+    usable = (scale > 0) & (np.isfinite(past).sum(axis=0) >= LINK_MIN_DELTAS)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(usable, (today - median) / scale, np.nan)
+
+
+def _move_z(
+    table: WideTable, target: np.ndarray, base: np.ndarray, span: np.ndarray
+) -> np.ndarray:
+    """How unusual each metric's move from B to D is, for linkranks.
+
+    The week-over-week log change ln(x_D / x_B) in robust standard deviations of
+    the daily week-over-week log changes over the last W weeks (7W of them rather
+    than the 13 levels behind norm_delta, and MAD-based so that a holiday in the
+    window does not inflate it). Metrics in :data:`SCALED_BY_KPI` use their change
+    beyond proportional to the KPI instead, x_D - (x_B / K_B) K_D. NaN where
+    neither can be computed (a value <= 0, a constant series); the caller then
+    falls back to norm_delta.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        positive = (span[7:] > 0) & (span[:-7] > 0)
+        past = np.where(positive, np.log(span[7:] / span[:-7]), np.nan)
+        today = np.where((target > 0) & (base > 0), np.log(target / base), np.nan)
+        moves = _robust_z(today, past)
+
+        scaled = [
+            i
+            for i, name in enumerate(table.names)
+            if i and name in SCALED_BY_KPI.get(table.metric_col, ())
+        ]
+        if scaled:
+            kpi_now, kpi_then = span[7:, :1], span[:-7, :1]
+            past = span[7:, scaled] - span[:-7, scaled] / kpi_then * kpi_now
+            today = target[scaled] - base[scaled] / base[0] * target[0]
+            moves[scaled] = _robust_z(today, past)
+    return moves
 
 
 def _history_stats(history: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -696,6 +768,8 @@ def _rank(
         link[[c - 1 for c in identity.columns]] = 1.0
         source[[c - 1 for c in identity.columns]] = "identity"
     contribution = _contributions(identities, target, base)
+    move = _move_z(table, target, base, span)
+    move = np.where(np.isfinite(move), move, norm_delta)[1:]
 
     kpi = {
         "metric": table.metric_col,
@@ -722,7 +796,8 @@ def _rank(
         "corr_hist": corr,
         "link": link,
         "link_source": source,
-        "linked_score": link * score[1:],
+        "move_z": move,
+        "linked_score": link * move * np.sign(delta[0]),
         "contribution": contribution[1:],
         "mean_hist": mean[1:],
         "sd_hist": sd[1:],

@@ -27,6 +27,7 @@ from analytics._frames import DateWindow
 from analytics._metrics import (
     json_ready,
     load_wide_table,
+    nanmedian_columns,
     require_kpi_values,
     table_records,
 )
@@ -180,23 +181,6 @@ def holiday_dates(holidays: object, *, date_col: str = "date") -> pd.DatetimeInd
     return parsed.normalize()
 
 
-def _nanmedian(values: np.ndarray) -> np.ndarray:
-    """Column medians over finite values, without warnings on empty columns."""
-    finite = np.isfinite(values)
-    count = finite.sum(axis=0)
-    if values.shape[0] == 0:
-        return np.full(values.shape[1], np.nan)
-    ordered = np.sort(np.where(finite, values, np.inf), axis=0)
-    low = np.maximum((count - 1) // 2, 0)[None, :]
-    high = np.maximum(count // 2, 0)[None, :]
-    with np.errstate(invalid="ignore"):
-        middle = (
-            np.take_along_axis(ordered, low, axis=0)[0]
-            + np.take_along_axis(ordered, high, axis=0)[0]
-        ) / 2
-    return np.where(count > 0, middle, np.nan)
-
-
 def _lag_days(window: DateWindow, history_weeks: int) -> np.ndarray:
     """D, B, then D - 7k for k = 1 .. W-1, then B - 7k for the same k."""
     target = np.datetime64(window.target.date(), "D")
@@ -210,9 +194,9 @@ def _robust_z(
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """robust_z with its MAD and mean-absolute-deviation fallback, column-wise."""
     count = np.isfinite(deltas).sum(axis=0)
-    median = _nanmedian(deltas)
+    median = nanmedian_columns(deltas)
     spread = np.abs(deltas - median)
-    mad = _nanmedian(spread)
+    mad = nanmedian_columns(spread)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_abs = np.where(np.isfinite(spread), spread, 0.0).sum(axis=0) / count
         by_mad = MAD_CONSISTENCY * (delta - median) / mad

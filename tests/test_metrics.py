@@ -247,6 +247,53 @@ def test_identity_that_does_not_hold_is_not_used() -> None:
     assert any("does not hold" in note for note in result.notes)
 
 
+def _robust(today: float, past: list[float]) -> float:
+    median = float(np.median(past))
+    return (today - median) / (
+        1.4826 * float(np.median(np.abs(np.array(past) - median)))
+    )
+
+
+def test_move_z_is_a_robust_week_over_week_log_change(tiny: pd.DataFrame) -> None:
+    # games over the weeks: 5 6 5 7 6 | 10; the week-over-week log changes in the
+    # window are ln(6/5), ln(5/6), ln(7/5), ln(6/7), and today's is ln(10/6).
+    result = rank_metrics(tiny, metric_col="coin_in", date_target=D)
+    past = [math.log(6 / 5), math.log(5 / 6), math.log(7 / 5), math.log(6 / 7)]
+    expected = _robust(math.log(10 / 6), past)
+    games = _row(result, "games")
+    assert_allclose(games["move_z"], expected)
+    assert_allclose(games["linked_score"], games["link"] * expected)
+
+
+def test_move_z_of_a_kpi_share_is_its_change_beyond_proportional() -> None:
+    # coin_in_carded = share x coin_in; on D the share is B's, so carded moved
+    # exactly in proportion: its move beyond proportional is 0.
+    coin_in = [100.0, 110, 105, 120, 100, 150]
+    share = [0.70, 0.72, 0.69, 0.71, 0.70, 0.70]
+    frame = pd.DataFrame(
+        {
+            "date": WEEKS,
+            "coin_in": coin_in,
+            "coin_in_carded": [c * s for c, s in zip(coin_in, share, strict=True)],
+            "games": [50.0, 56, 52, 61, 49, 77],
+        }
+    )
+    result = rank_metrics(frame, metric_col="coin_in", date_target=D)
+    carded = frame["coin_in_carded"].to_numpy()
+    past = [
+        carded[t] - carded[t - 1] / coin_in[t - 1] * coin_in[t] for t in range(1, 5)
+    ]
+    row = _row(result, "coin_in_carded")
+    assert_allclose(row["move_z"], _robust(0.0, past), atol=1e-9)
+    assert row["norm_delta"] > 3  # its raw move repeats the KPI's
+
+
+def test_move_z_falls_back_to_norm_delta(tiny: pd.DataFrame) -> None:
+    tiny["signed"] = [-1.0, 2, -3, 1, -2, 4]  # logs undefined
+    row = _row(rank_metrics(tiny, metric_col="coin_in", date_target=D), "signed")
+    assert row["move_z"] == row["norm_delta"]
+
+
 def test_link_weight_follows_the_t_statistic() -> None:
     from analytics._metrics import _link_from_history
 
