@@ -133,13 +133,13 @@ _DENOMINATIONS: Mapping[str, _Denomination] = {
         0.08,
         0.9,
         1.40,
-        0.085,
+        0.09,
         3e-6,
         ("video_reels", "mechanical_reels", "video_poker"),
         1.05,
     ),
     "1.00": _Denomination(
-        0.11,
+        0.07,
         1.3,
         2.60,
         0.065,
@@ -148,7 +148,7 @@ _DENOMINATIONS: Mapping[str, _Denomination] = {
         1.2,
     ),
     "5.00": _Denomination(
-        0.04,
+        0.02,
         2.2,
         9.00,
         0.052,
@@ -158,10 +158,12 @@ _DENOMINATIONS: Mapping[str, _Denomination] = {
     ),
     "25.00": _Denomination(0.02, 4.0, 45.0, 0.048, 3e-5, ("mechanical_reels",), 2.2),
     "multi": _Denomination(
-        0.23, 1.1, 1.60, 0.085, 2e-6, ("video_reels", "video_poker", "etg"), 1.0
+        0.23, 1.1, 1.60, 0.10, 2e-6, ("video_reels", "video_poker", "etg"), 1.0
     ),
 }
+# The high-limit room holds only these; $25 games stand nowhere else.
 _HIGH_LIMIT_DENOMINATIONS = frozenset({"1.00", "5.00", "25.00"})
+_HIGH_LIMIT_ONLY = frozenset({"25.00"})
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,12 @@ def _apportion(total: int, weights: FloatArray) -> IntArray:
     return np.asarray(whole, dtype=np.int64)
 
 
+def _stands_in(denomination: str, *, high_limit: bool) -> bool:
+    if high_limit:
+        return denomination in _HIGH_LIMIT_DENOMINATIONS
+    return denomination not in _HIGH_LIMIT_ONLY
+
+
 def _build_floor(
     rng: np.random.Generator, dims: Mapping[str, tuple[str, ...]]
 ) -> _Floor:
@@ -316,8 +324,7 @@ def _build_floor(
             (d, g)
             for d in dims["denomination"]
             for g in _DENOMINATIONS[d].games
-            if g in dims["game_type"]
-            and (d in _HIGH_LIMIT_DENOMINATIONS) == (z == high_limit)
+            if g in dims["game_type"] and _stands_in(d, high_limit=z == high_limit)
         ]
         if not allowed:  # a custom floor may lack every high-limit denomination
             allowed = [(d, _DENOMINATIONS[d].games[0]) for d in dims["denomination"]]
@@ -353,7 +360,7 @@ def _finish_floor(
     # A casino-level carded share of 60-75% sets the uncarded tier's share.
     base = _TIER_SHARE[:n_tiers].copy()
     base[0] = 0.0
-    base = base / base.sum() * (1.0 - rng.uniform(0.27, 0.36))
+    base = base / base.sum() * (1.0 - rng.uniform(0.31, 0.40))
     base[0] = 1.0 - base[1:].sum()
     tilt = np.array([d.tier_tilt for d in denoms])[:, None] ** np.arange(n_tiers)
     tier_weight = base[None, :] * tilt
@@ -528,7 +535,7 @@ class _Planter:
             root_metric="coin_in",
             driver_metric="unit_days",
             root_segments=_segment(self.names, zone=name),
-            magnitude=-share_down,
+            magnitude=-float(down.sum() / self.fx.units[day, in_zone].sum()),
             detail=f"{int(down.sum())} units down in zone {name} "
             f"({share_down:.0%} of the zone)",
         )
@@ -554,10 +561,10 @@ class _Planter:
         )
 
     def _bad_weather(self, day: int) -> None:
-        play = self.rng.uniform(0.72, 0.85)
+        play = self.rng.uniform(0.70, 0.82)
         self.fx.games[day] *= play
         # Fewer people come, and those who do stay longer: spend per visit rises.
-        self.fx.visits[day] *= self.rng.uniform(0.80, 0.90)
+        self.fx.visits[day] *= self.rng.uniform(0.78, 0.88)
         self._record(
             day,
             "bad_weather",
