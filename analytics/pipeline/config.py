@@ -71,8 +71,13 @@ class ExplainSettings:
 
     @property
     def window_days(self) -> int:
-        """Days of source data one explanation needs before the target date."""
-        return 7 * self.history_weeks
+        """Days of source data one explanation needs before the target date.
+
+        The history window reaches back ``history_weeks`` weeks; one week more is
+        read because week-over-week changes at its oldest date need the week
+        before it (the default ranking method correlates such changes).
+        """
+        return 7 * (self.history_weeks + 1)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from analytics.errors import CasinoExplainError
 from analytics.pipeline.connections import engine_from_url
 from analytics.pipeline.migrate import upgrade
 from analytics.pipeline.runner import target_date_for
-from analytics.pipeline.schema import schema_options
+from analytics.pipeline.schema import SCHEMA, schema_options
 
 __all__ = ["DEMO_CONFIG", "load_source_tables", "logical_date_for", "run_demo"]
 
@@ -193,7 +193,10 @@ def _write_demo_files(home: Path) -> tuple[Path, Path]:
     return dags, config_path
 
 
-def _generate(home: Path, *, n_casinos: int, start: str, end: str, seed: int) -> str:
+def _generate(
+    home: Path, *, n_casinos: int, start: str, end: str, seed: int
+) -> tuple[str, dt.date]:
+    """Write the source database; return its URL and the last planted-cause day."""
     from analytics.synthetic.casino import generate_casinos
 
     data = generate_casinos(n_casinos=n_casinos, start=start, end=end, seed=seed)
@@ -207,7 +210,9 @@ def _generate(home: Path, *, n_casinos: int, start: str, end: str, seed: int) ->
     finally:
         engine.dispose()
     log.info("source rows written: %s", counts)
-    return url
+    causes = pd.to_datetime(data.causes["day"]) if len(data.causes) else None
+    last = causes.max().date() if causes is not None else dt.date.fromisoformat(end)
+    return url, last
 
 
 def read_summary(reporting_url: str, *, date_target: dt.date) -> pd.DataFrame:
@@ -215,15 +220,16 @@ def read_summary(reporting_url: str, *, date_target: dt.date) -> pd.DataFrame:
     engine = engine_from_url(reporting_url)
     try:
         engine = engine.execution_options(**schema_options(engine))
-        view = sa.table(
+        # A Table (not a lightweight table()) so the schema translation applies.
+        view = sa.Table(
             "v_daily_summary",
-            sa.column("casino_id"),
-            sa.column("date_target"),
-            sa.column("kpi"),
-            sa.column("pct_change"),
-            sa.column("significant"),
-            sa.column("explanation"),
-            schema="explain",
+            sa.MetaData(schema=SCHEMA),
+            sa.Column("casino_id", sa.String),
+            sa.Column("date_target", sa.Date),
+            sa.Column("kpi", sa.String),
+            sa.Column("pct_change", sa.Float),
+            sa.Column("significant", sa.Boolean),
+            sa.Column("explanation", sa.Text),
         )
         query = (
             sa.select(view)
@@ -260,7 +266,8 @@ def run_demo(
     start, end : str
         First and last gaming day of the generated history (ISO dates).
     date_target : str, optional
-        Gaming day to explain; default ``end``.
+        Gaming day to explain; default the last day with a planted cause (so the
+        summary has something to explain), else ``end``.
     seed : int
         Seed of the generated data.
     echo : callable
@@ -278,11 +285,13 @@ def run_demo(
     """
     home = Path(home_dir).resolve()
     home.mkdir(parents=True, exist_ok=True)
-    target = dt.date.fromisoformat(date_target or end)
     echo(f"demo home: {home}")
-
+    started = time.monotonic()
     echo(f"generating {n_casinos} casinos, {start} to {end} ...")
-    source_url = _generate(home, n_casinos=n_casinos, start=start, end=end, seed=seed)
+    source_url, cause_day = _generate(
+        home, n_casinos=n_casinos, start=start, end=end, seed=seed
+    )
+    target = dt.date.fromisoformat(date_target) if date_target else cause_day
     reporting_url = f"sqlite:///{home / 'reporting.db'}"
     echo("migrating the reporting database ...")
     upgrade(reporting_url)
@@ -305,8 +314,10 @@ def run_demo(
     )
 
     summary = read_summary(reporting_url, date_target=target)
+    echo(f"daily summary for {target.isoformat()} (explain.v_daily_summary):")
     for row in summary.itertuples(index=False):
-        echo(f"{row.casino_id}: {row.explanation}")
+        echo(f"  {row.casino_id}: {row.explanation}")
+    echo(f"demo finished in {time.monotonic() - started:.0f} s")
     return summary
 
 

@@ -40,6 +40,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _FAILURES_KEPT = 20
+_WEEK = dt.timedelta(days=7)
 
 
 @dataclass
@@ -127,6 +128,8 @@ def _window_frames(
     config: PipelineConfig,
     date_from: dt.date,
     date_to: dt.date,
+    *,
+    segments_from: dt.date,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame] | None]:
     s = config.source
     daily = reader.read_daily(casinos, date_from=date_from, date_to=date_to)
@@ -136,7 +139,8 @@ def _window_frames(
     }
     if not reader.has_segments:
         return by_casino, None
-    segments = reader.read_segments(casinos, date_from=date_from, date_to=date_to)
+    # rank_segments compares D with B = D - 7 only: no history needed.
+    segments = reader.read_segments(casinos, date_from=segments_from, date_to=date_to)
     segments_by_casino = {
         str(c): g.drop(columns=s.casino_column)
         for c, g in segments.groupby(s.casino_column)
@@ -199,7 +203,14 @@ def explain_chunk(
     writer = ReportWriter(reporting)
     reader = _reader(source, config)
     date_from = date_target - dt.timedelta(days=config.explain.window_days)
-    daily, segments = _window_frames(reader, casinos, config, date_from, date_target)
+    daily, segments = _window_frames(
+        reader,
+        casinos,
+        config,
+        date_from,
+        date_target,
+        segments_from=date_target - _WEEK,
+    )
     progress = _Progress(len(casinos), f"explain {date_target.isoformat()}")
     for done, casino in enumerate(casinos, start=1):
         key = str(casino)
@@ -304,7 +315,12 @@ def backfill_chunk(
     progress = _Progress(len(casinos), f"backfill {date_from}..{date_to}")
     for done, casino in enumerate(casinos, start=1):
         daily, segments = _window_frames(
-            reader, [casino], config, history_from, date_to
+            reader,
+            [casino],
+            config,
+            history_from,
+            date_to,
+            segments_from=date_from - _WEEK,
         )
         key = str(casino)
         casino_segments = (

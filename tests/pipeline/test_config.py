@@ -16,7 +16,7 @@ def test_empty_mapping_gives_the_documented_defaults() -> None:
     config = PipelineConfig.from_mapping({})
     assert config.explain.kpis == ("coin_in",)
     assert config.explain.history_weeks == 13
-    assert config.explain.window_days == 91
+    assert config.explain.window_days == 98
     assert config.airflow.source_conn_id == "casino_source"
     assert config.schedule.cron == "0 6 * * *"
 

@@ -28,13 +28,14 @@ from analytics.pipeline.runner import (
 
 TARGET = dt.date(2024, 7, 19)
 CASINOS = ["C01", "C02", "C03"]
-ANSWER_TABLES = (
-    "metric_rankings",
-    "change_significance",
-    "segment_breakdown",
-    "root_cause_segments",
-    "daily_summary",
-)
+# Each answer table and the key columns after (casino_id, date_target, kpi).
+ANSWER_TABLES = {
+    "metric_rankings": ["metric"],
+    "change_significance": ["metric"],
+    "segment_breakdown": ["dimension", "member"],
+    "root_cause_segments": ["segment"],
+    "daily_summary": [],
+}
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +72,8 @@ def _snapshot(engine: Engine, dates: list[dt.date]) -> dict[str, pd.DataFrame]:
             )
             frame = frame[frame["date_target"].isin(dates)]
             frame = frame.drop(columns=["run_id", "created_at"], errors="ignore")
-            tables[name] = frame.sort_values(list(frame.columns[:4])).reset_index(
-                drop=True
-            )
+            key = ["casino_id", "date_target", "kpi", *ANSWER_TABLES[name]]
+            tables[name] = frame.sort_values(key).reset_index(drop=True)
     return tables
 
 
