@@ -24,7 +24,13 @@ from analytics import (
     rank_metrics,
 )
 from analytics._metrics import IDENTITIES, LINK_T_FULL, LINK_T_START
-from analytics.synthetic.metric_cases import make_rank_case
+from analytics.synthetic.metric_cases import (
+    CAUSES,
+    make_change_case,
+    make_rank_case,
+    natural_sd,
+    simulate_floor,
+)
 
 WEEKS = pd.date_range("2024-01-01", periods=6, freq="7D")  # Mondays
 D, B = "2024-02-05", "2024-01-29"
@@ -624,3 +630,102 @@ def test_linkranks_finds_the_planted_cause_despite_a_distractor() -> None:
         overall.loc[("linkranks", "distractor"), "top1"]
         >= overall.loc[("bestranks", "distractor"), "top1"] + 0.1
     )
+
+
+# ---------------------------------------------------------- generated cases
+
+
+def test_generated_floor_keeps_the_identities_to_the_cent() -> None:
+    floor = simulate_floor(seed=3)
+    parts = floor["coin_in_carded"] + floor["coin_in_uncarded"]
+    assert (parts - floor["coin_in"]).abs().max() < 0.005
+    assert_allclose(floor["games_played"] * floor["avg_bet"], floor["coin_in"])
+    assert_allclose(floor["theo_win"] / floor["coin_in"], 0.085, atol=0.006)
+
+
+def test_generated_floor_has_domain_magnitudes() -> None:
+    floor = simulate_floor(seed=4)
+    assert 4.0e6 <= floor["coin_in"].mean() <= 5.5e6
+    assert 1.0 <= floor["avg_bet"].mean() <= 1.6
+    assert 0.15 <= floor["occupancy"].mean() <= 0.30
+    assert 0.6 <= (floor["coin_in_carded"] / floor["coin_in"]).mean() <= 0.75
+    by_day = floor.groupby(floor["date"].dt.day_of_week)["coin_in"].mean()
+    assert by_day.idxmax() == 5  # Saturday is the biggest day
+
+
+def test_generation_is_seeded() -> None:
+    pd.testing.assert_frame_equal(simulate_floor(seed=8), simulate_floor(seed=8))
+    first, second = make_rank_case(seed=8), make_rank_case(seed=8)
+    pd.testing.assert_frame_equal(first.frame, second.frame)
+    assert first.date_target == second.date_target
+
+
+def test_distractor_case_differs_only_in_the_distractor_on_d() -> None:
+    clean = make_rank_case(seed=21)
+    noisy = make_rank_case(seed=21, distractor=True)
+    assert noisy.distractor is not None
+    assert clean.distractor is None
+    changed = clean.frame.compare(noisy.frame)
+    assert list(changed.columns.get_level_values(0).unique()) == [noisy.distractor]
+    row = noisy.frame.index[noisy.frame["date"] == noisy.date_target][0]
+    assert list(changed.index) == [row]
+
+
+@pytest.mark.parametrize("cause", CAUSES)
+def test_planted_cause_moves_its_root_and_the_kpi(cause: str) -> None:
+    case = make_rank_case(seed=30, cause=cause)
+    clean = simulate_floor(seed=30)
+    day = case.frame["date"] == case.date_target
+    assert case.true_metric == cause
+    moved = case.frame.loc[day, cause].iloc[0] / clean.loc[day, cause].iloc[0]
+    assert abs(moved - 1) > 0.05
+    kpi_change = (
+        case.frame.loc[day, "coin_in"].iloc[0] - clean.loc[day, "coin_in"].iloc[0]
+    )
+    expected = case.effect_sd * natural_sd(clean, "coin_in", case.date_target)
+    assert_allclose(kpi_change, expected, rtol=0.02)
+    others = case.frame.loc[~day].drop(columns="date")
+    pd.testing.assert_frame_equal(others, clean.loc[~day].drop(columns="date"))
+
+
+@pytest.mark.parametrize("kind", ["delta", "level"])
+def test_change_case_shifts_the_kpi_by_whole_natural_sds(kind: str) -> None:
+    shifted = make_change_case(seed=12, shift_sd=4, sd_kind=kind)
+    clean = make_change_case(seed=12, shift_sd=0)
+    day = clean.frame["date"] == clean.date_target
+    change = (shifted.frame.loc[day, "coin_in"] - clean.frame.loc[day, "coin_in"]).iloc[
+        0
+    ]
+    sd = natural_sd(clean.frame, "coin_in", clean.date_target, kind=kind)
+    assert_allclose(abs(change), 4 * sd, rtol=0.01)
+    assert np.sign(change) == np.sign(shifted.effect_sd)
+    assert clean.cause == "none"
+    assert clean.true_metric is None
+
+
+def test_natural_sd_by_hand() -> None:
+    days = pd.date_range("2024-01-01", periods=22, freq="D")  # Mondays 1, 8, 15, 22
+    frame = pd.DataFrame({"date": days, "x": np.arange(22.0) ** 2})
+    mondays = np.array([0.0, 49.0, 196.0, 441.0])
+    assert_allclose(
+        natural_sd(frame, "x", "2024-01-22"), np.std(np.diff(mondays), ddof=1)
+    )
+    assert_allclose(
+        natural_sd(frame, "x", "2024-01-22", kind="level"), np.std(mondays, ddof=1)
+    )
+    with pytest.raises(ValueError, match="kind must be 'delta' or 'level'"):
+        natural_sd(frame, "x", "2024-01-22", kind="range")  # type: ignore[arg-type]
+
+
+def test_extra_unrelated_metrics_for_wide_tables() -> None:
+    case = make_rank_case(seed=2, extra_metrics=86)
+    assert case.frame.shape[1] == 101  # date, KPI and 99 metrics
+    result = rank_metrics(
+        case.frame, metric_col="coin_in", date_target=case.date_target
+    )
+    assert len(result.table) + len(result.skipped) == 99
+
+
+def test_unknown_cause_is_refused() -> None:
+    with pytest.raises(ValueError, match="cause must be one of"):
+        make_rank_case(seed=1, cause="weather")
