@@ -407,7 +407,14 @@ def assess_change_command(
 def rank_segments_command(
     file: FileArg,
     date_target: DateTarget,
-    metric_col: MetricCol = "coin_in",
+    metric_col: Annotated[
+        str | None,
+        typer.Option(
+            "--metric-col",
+            help="The additive KPI [default: coin_in]; with --numerator and "
+            "--denominator only a label for the ratio.",
+        ),
+    ] = None,
     date_col: DateCol = "day",
     dimensions: Annotated[
         list[str] | None,
@@ -438,7 +445,7 @@ def rank_segments_command(
         frame = _load(file, where)
         result = analytics.rank_segments(
             frame,
-            metric_col=metric_col,
+            metric_col=metric_col or (None if numerator else "coin_in"),
             date_col=date_col,
             date_target=date_target,
             dimensions=_split(dimensions) or _text_columns(frame, date_col),

@@ -178,6 +178,32 @@ def test_a_subset_of_dimensions_must_be_aggregated_first(
     _assert_one_line_error(result, "share a date and segment")
 
 
+def test_ratio_kpi_options(files: Path, target: str) -> None:
+    extra = (
+        "--numerator",
+        "actual_win",
+        "--denominator",
+        "coin_in",
+        "--format",
+        "json",
+    )
+    result = _run(*_args("rank-segments", files, target, *extra))
+    assert result.exit_code == 0, result.output
+    as_dict = json.loads(result.stdout)
+    assert as_dict["parameters"]["numerator"] == "actual_win"
+    assert as_dict["parameters"]["denominator"] == "coin_in"
+
+
+def test_holidays_option(files: Path, target: str) -> None:
+    base = (pd.Timestamp(target) - pd.Timedelta(days=7)).date().isoformat()
+    extra = ("--holidays", f"2024-01-01,{base}", "--format", "json")
+    result = _run(*_args("assess-change", files, target, *extra))
+    assert result.exit_code == 0, result.output
+    as_dict = json.loads(result.stdout)
+    assert as_dict["parameters"]["holidays"] == ["2024-01-01", base]
+    assert any("holiday" in note for note in as_dict["notes"])
+
+
 # ------------------------------------------------------------------- errors
 
 
