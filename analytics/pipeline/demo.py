@@ -210,9 +210,13 @@ def _generate(
     finally:
         engine.dispose()
     log.info("source rows written: %s", counts)
-    causes = pd.to_datetime(data.causes["day"]) if len(data.causes) else None
-    last = causes.max().date() if causes is not None else dt.date.fromisoformat(end)
-    return url, last
+    # Prefer a day where a cause moved coin_in, the KPI the demo explains.
+    causes = data.causes
+    if "root_metric" in causes.columns:
+        causes = causes[causes["root_metric"] == "coin_in"]
+    if causes.empty:
+        return url, dt.date.fromisoformat(end)
+    return url, pd.Timestamp(causes["day"].max()).date()
 
 
 def read_summary(reporting_url: str, *, date_target: dt.date) -> pd.DataFrame:

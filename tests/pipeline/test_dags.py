@@ -187,3 +187,40 @@ def test_broken_casino_fails_the_run_but_not_the_others(engine: Engine) -> None:
             {"d": day},
         ).scalar_one()
     assert status == "failed"
+
+
+def test_backfill_command_plans_one_run_per_gaming_day(airflow_db: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    from analytics.pipeline.runner import target_date_for
+
+    airflow = [sys.executable, "-m", "airflow"]
+    subprocess.run([*airflow, "dags", "reserialize"], check=True, capture_output=True)
+    planned = subprocess.run(
+        [
+            *airflow,
+            "backfill",
+            "create",
+            "--dag-id",
+            "casino_daily_explanations",
+            "--from-date",
+            "2024-07-16",
+            "--to-date",
+            "2024-07-19",
+            "--dry-run",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    table = planned.split("Runs to be attempted")[1]
+    stamps = re.findall(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00:00)", table)
+    runs = [dt.datetime.fromisoformat(s) for s in stamps]
+    # Runs at 06:00 on the 16th, 17th and 18th explain the 15th, 16th and 17th.
+    assert [target_date_for(r).isoformat() for r in runs] == [
+        "2024-07-15",
+        "2024-07-16",
+        "2024-07-17",
+    ]
