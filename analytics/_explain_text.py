@@ -79,17 +79,14 @@ def _comparison(dates: Mapping[str, Any]) -> str:
 
 
 def _rows(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    # "rows" is the documented key; "metrics" is accepted from earlier versions.
     rows = result.get("rows")
-    if rows is None:
-        rows = result.get("metrics")
     return list(rows) if isinstance(rows, list) else []
 
 
 def result_dates(result: Mapping[str, Any]) -> Mapping[str, Any]:
     """Return the ``dates`` block of a result dict (date_target, date_base, ...)."""
     dates = result.get("dates")
-    return dates if isinstance(dates, Mapping) else result
+    return dates if isinstance(dates, Mapping) else {}
 
 
 def kpi_name(result: Mapping[str, Any]) -> str | None:
@@ -98,8 +95,7 @@ def kpi_name(result: Mapping[str, Any]) -> str | None:
     if isinstance(kpi, Mapping) and kpi.get("metric"):
         return str(kpi["metric"])
     parameters = result.get("parameters")
-    source = parameters if isinstance(parameters, Mapping) else result
-    name = source.get("metric_col")
+    name = parameters.get("metric_col") if isinstance(parameters, Mapping) else None
     return None if name is None else str(name)
 
 

@@ -89,19 +89,10 @@ def test_base_other_than_a_week_before() -> None:
     assert " against 2024-06-01;" in explain_in_words(metrics, {"rows": []})
 
 
-def test_reads_the_flat_layout_too() -> None:
-    """Results that keep metric_col and dates at the top level and rows in 'metrics'."""
-    metrics = {
-        "metric_col": "coin_in",
-        **DATES,
-        "kpi": {"pct_change": 0.02, "delta": 1.0},
-        "metrics": [{"metric": "visits", "rank": 1, "score": 1.0, "pct_change": 0.03}],
-    }
-    significance = {
-        "metric_col": "coin_in",
-        "metrics": _significance(False, 0.3)["rows"],
-    }
-    assert explain_in_words(metrics, significance) == (
-        "coin_in rose 2.0% against last Friday, within the usual range "
-        "(robust z +0.3); it moved with: visits rose 3.0%."
+def test_kpi_name_falls_back_to_the_parameters() -> None:
+    metrics = _metrics()
+    metrics["kpi"] = {"pct_change": 0.02, "delta": 1.0}
+    sentence = explain_in_words(metrics, _significance(False, 0.3))
+    assert sentence.startswith(
+        "coin_in rose 2.0% against last Friday, within the usual"
     )
