@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -367,16 +365,9 @@ def test_bad_parameters_are_refused(options: dict[str, object], message: str) ->
         generate_casinos(**options)  # type: ignore[arg-type]
 
 
-@pytest.mark.slow
-def test_generation_is_fast_enough() -> None:
-    started = time.perf_counter()
-    generate_casinos()  # 3 casinos x 18 months, with segments
-    default_seconds = time.perf_counter() - started
-    started = time.perf_counter()
+def test_many_casinos_without_segments_have_full_daily_rows() -> None:
     big = generate_casinos(
-        n_casinos=50, start="2024-01-01", end="2025-12-31", include_segments=False
+        n_casinos=20, start="2024-01-01", end="2024-12-31", include_segments=False
     )
-    daily_seconds = time.perf_counter() - started
-    assert len(big.daily) == 50 * 731
-    assert default_seconds < 10
-    assert daily_seconds < 30
+    assert len(big.daily) == 20 * 366
+    assert big.daily["casino_id"].nunique() == 20
