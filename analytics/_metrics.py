@@ -57,7 +57,7 @@ METHODS: tuple[str, ...] = ("linkranks", "bestranks", "worstranks", "absranks")
 # linkranks: a metric's link weight rises linearly from 0 at |t| = LINK_T_START to 1
 # at |t| = LINK_T_FULL, t being the t-statistic of the Pearson correlation between
 # its daily week-over-week deltas and the KPI's. Under no link t is about N(0, 1):
-# 2 is the usual 5% two-sided line, 4 is reached by chance about once in 16,000.
+# 2 is the usual 5% two-sided line; |t| >= 4 happens by chance once in 16,000.
 LINK_T_START = 2.0
 LINK_T_FULL = 4.0
 LINK_MIN_DELTAS = 4
@@ -415,7 +415,7 @@ def nanmedian_columns(values: np.ndarray) -> np.ndarray:
     return np.where(count > 0, middle, np.nan)
 
 
-def _robust_z(today: np.ndarray, past: np.ndarray) -> np.ndarray:
+def _mad_z(today: np.ndarray, past: np.ndarray) -> np.ndarray:
     """(today - median) / (1.4826 MAD) of ``past``, column-wise; NaN when the MAD
     is 0 or fewer than LINK_MIN_DELTAS past values are finite."""
     median = nanmedian_columns(past)
@@ -442,7 +442,7 @@ def _move_z(
         positive = (span[7:] > 0) & (span[:-7] > 0)
         past = np.where(positive, np.log(span[7:] / span[:-7]), np.nan)
         today = np.where((target > 0) & (base > 0), np.log(target / base), np.nan)
-        moves = _robust_z(today, past)
+        moves = _mad_z(today, past)
 
         scaled = [
             i
@@ -453,7 +453,7 @@ def _move_z(
             kpi_now, kpi_then = span[7:, :1], span[:-7, :1]
             past = span[7:, scaled] - span[:-7, scaled] / kpi_then * kpi_now
             today = target[scaled] - base[scaled] / base[0] * target[0]
-            moves[scaled] = _robust_z(today, past)
+            moves[scaled] = _mad_z(today, past)
     return moves
 
 
@@ -506,6 +506,21 @@ def _link_from_history(r: np.ndarray, count: np.ndarray) -> np.ndarray:
     weight = (t - LINK_T_START) / (LINK_T_FULL - LINK_T_START)
     weight = np.clip(np.nan_to_num(weight, nan=0.0, posinf=1.0), 0.0, 1.0)
     return np.where(count < LINK_MIN_DELTAS, 0.0, weight)
+
+
+def _links(
+    daily: np.ndarray, identities: list[_Identity]
+) -> tuple[np.ndarray, np.ndarray]:
+    """link and link_source of each metric: 1 for identity parts, else from the
+    correlation of the daily week-over-week deltas (``daily``, KPI in column 0)."""
+    r, pairs = pearson_columns(daily[:, 0], daily[:, 1:], min_count=LINK_MIN_DELTAS)
+    link = _link_from_history(r, pairs)
+    source = np.where(link > 0, "history", "none").astype(object)
+    for identity in identities:
+        parts = [c - 1 for c in identity.columns]
+        link[parts] = 1.0
+        source[parts] = "identity"
+    return link, source
 
 
 @dataclass(frozen=True)
@@ -633,7 +648,7 @@ def _kpi_scale(
             "score is 0 and the order only reflects abs(norm_delta)"
         )
         notes.append(message)
-        warnings.warn(message, DegenerateInputWarning, stacklevel=3)
+        warnings.warn(message, DegenerateInputWarning, stacklevel=4)
         return 0.0
     if kpi_sd == 0:
         message = (
@@ -641,7 +656,7 @@ def _kpi_scale(
             "norm_delta is infinite: scores use its sign (+1 or -1) instead"
         )
         notes.append(message)
-        warnings.warn(message, DegenerateInputWarning, stacklevel=3)
+        warnings.warn(message, DegenerateInputWarning, stacklevel=4)
         return float(np.sign(kpi_delta))
     return kpi_delta / kpi_sd
 
@@ -757,16 +772,11 @@ def _rank(
     corr, _ = pearson_columns(
         daily[same_weekday, 0], daily[same_weekday, 1:], min_count=CORR_MIN_DELTAS
     )
-    r, pairs = pearson_columns(daily[:, 0], daily[:, 1:], min_count=LINK_MIN_DELTAS)
-    link = _link_from_history(r, pairs)
-    source = np.where(link > 0, "history", "none").astype(object)
-
-    checked = np.vstack([values[:2], history])
-    identities, identity_notes = _verified_identities(table, checked)
+    identities, identity_notes = _verified_identities(
+        table, np.vstack([values[:2], history])
+    )
     notes.extend(identity_notes)
-    for identity in identities:
-        link[[c - 1 for c in identity.columns]] = 1.0
-        source[[c - 1 for c in identity.columns]] = "identity"
+    link, source = _links(daily, identities)
     contribution = _contributions(identities, target, base)
     move = _move_z(table, target, base, span)
     move = np.where(np.isfinite(move), move, norm_delta)[1:]

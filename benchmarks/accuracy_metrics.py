@@ -62,12 +62,15 @@ def _rank_section(rates: pd.DataFrame, cases: int) -> list[str]:
     causes = [c for c in rates["cause"].unique() if c != "all"]
     lines.append("| method | " + " | ".join(f"{c}" for c in causes) + " |")
     lines.append("|---" * (len(causes) + 1) + "|")
-    by_cause = rates.set_index(["method", "setting", "cause"])
+    by_cause = {
+        (row["method"], row["setting"], row["cause"]): row
+        for row in rates.to_dict(orient="records")
+    }
     for method in overall.index.get_level_values("method").unique():
         cells = []
         for cause in causes:
-            clean = by_cause.loc[(method, "clean", cause)]
-            noisy = by_cause.loc[(method, "distractor", cause)]
+            clean = by_cause[(method, "clean", cause)]
+            noisy = by_cause[(method, "distractor", cause)]
             cells.append(
                 f"{_percent(clean['top3'])} / {_percent(noisy['top3'])} "
                 f"(n={int(clean['cases'])})"

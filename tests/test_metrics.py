@@ -176,8 +176,9 @@ def test_explicit_metrics_are_the_only_candidates(tiny: pd.DataFrame) -> None:
 
 def test_kpi_that_did_not_move_scores_zero_and_says_so(tiny: pd.DataFrame) -> None:
     tiny.loc[5, "coin_in"] = 12.0  # same as B
-    with pytest.warns(DegenerateInputWarning, match="did not move"):
+    with pytest.warns(DegenerateInputWarning, match="did not move") as caught:
         result = rank_metrics(tiny, metric_col="coin_in", date_target=D)
+    assert caught[0].filename == __file__  # the warning points at the caller
     assert not result.kpi_moved
     assert (result.table["score"] == 0).all()
     assert (result.table["linked_score"] == 0).all()
