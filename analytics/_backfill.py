@@ -1,0 +1,1134 @@
+"""Every date of a casino in one vectorized pass: rank_metrics and assess_change.
+
+The bulk path (a backfill of two years) explains hundreds of dates of one casino
+from one extract. Calling :func:`analytics.rank_metrics` and
+:func:`analytics.assess_change` once per date validates the frame, resolves the
+window and builds result frames hundreds of times. The functions here validate the
+frame once, lay it on a dense day grid and compute the same formulas for a block
+of dates at once, with the date as a leading array axis. Each reduction runs over
+the same axis in the same order as the single-date code, so the figures are the
+same floats (tests compare them on generated data).
+
+Dates the vectorized pass does not handle are handed to the single-date function,
+which then raises (a missing day, too little history, an infinite value) or warns
+(a KPI that did not move or was constant) exactly as it would on its own: the
+exception is kept in ``failures``, a result is merged into the tables. Only the
+default base date B = D - 7 is supported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from analytics._frames import (
+    MIN_HISTORY_DATES,
+    DateWindow,
+    _as_numeric,
+    check_columns,
+    parse_date,
+)
+from analytics._metrics import (
+    CORR_MIN_DELTAS,
+    DEFAULT_METHOD,
+    IDENTITIES,
+    IDENTITY_TOLERANCE,
+    LINK_MIN_DELTAS,
+    LINK_T_FULL,
+    LINK_T_START,
+    MAD_TO_SD,
+    RANKED_COLUMNS,
+    SCALED_BY_KPI,
+    RankMetricsResult,
+    _candidates,
+    _check_dates,
+    _check_method,
+    _is_numeric,
+    json_ready,
+    rank_metrics,
+)
+from analytics._significance import (
+    ASSESS_COLUMNS,
+    DEFAULT_THRESHOLD,
+    MAD_CONSISTENCY,
+    MEAN_ABS_DEV_CONSISTENCY,
+    MIN_DELTAS,
+    AssessChangeResult,
+    _check_threshold,
+    _notes,
+    assess_change,
+    holiday_dates,
+)
+from analytics.errors import ColumnError, InputError, ParameterError
+
+__all__ = [
+    "BackfillAssessChange",
+    "BackfillRankMetrics",
+    "backfill_assess_change",
+    "backfill_rank_metrics",
+]
+
+# Dates per vectorized block: bounds the (dates x window x metrics) temporaries to
+# a few tens of MB for 100 metrics, whatever the length of the range.
+BLOCK_DATES = 64
+_V = TypeVar("_V")
+_TIE_DIGITS = 9
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The wide table on a dense day grid, padded in front for the longest window.
+
+    Row ``pad + i`` holds day ``first + i``; absent days and the padding are NaN.
+    """
+
+    values: np.ndarray
+    present: np.ndarray
+    infinite: np.ndarray
+    first: np.datetime64
+    pad: int
+    names: tuple[str, ...]
+    metrics: tuple[str, ...]
+    ignored: tuple[tuple[str, str], ...]
+
+    def position(self, day: np.datetime64) -> int:
+        """Grid row of ``day`` (may fall outside the grid)."""
+        return self.pad + int((day - self.first).astype("int64"))
+
+    def day(self, row: int) -> pd.Timestamp:
+        """The day of grid row ``row``."""
+        return pd.Timestamp(self.first + np.timedelta64(row - self.pad, "D"))
+
+    def numbers(self, rows: np.ndarray) -> np.ndarray:
+        """Day numbers (days since 1970-01-01) of grid rows."""
+        offset: np.ndarray = rows - self.pad + int(self.first.astype("int64"))
+        return offset
+
+    def window(self, number: int, history_weeks: int) -> DateWindow:
+        """The DateWindow of the day with day number ``number`` (B = D - 7)."""
+        row = number - int(self.first.astype("int64")) + self.pad
+        return _window_of(self, row, history_weeks)
+
+
+class DayMap(Mapping[pd.Timestamp, _V]):
+    """A read-only {date: value} mapping stored as day numbers, built lazily.
+
+    The bulk path explains hundreds of dates; a Timestamp key and a value object
+    per date would cost more than the arithmetic. Keys are looked up by any
+    date-like; values come from a list or are made on demand by ``make``.
+    """
+
+    def __init__(
+        self,
+        days: Sequence[int],
+        values: Sequence[_V] | None = None,
+        *,
+        make: Callable[[int], _V] | None = None,
+    ) -> None:
+        self._days = np.asarray(days, dtype="int64")
+        self._index = {int(d): i for i, d in enumerate(self._days)}
+        self._values = values
+        self._make = make
+
+    def __getitem__(self, key: object) -> _V:
+        try:
+            number = _day_number(parse_date(key, name="date"))
+        except InputError as err:
+            raise KeyError(key) from err
+        if number not in self._index:
+            raise KeyError(key)
+        if self._values is not None:
+            return self._values[self._index[number]]
+        if self._make is None:
+            raise KeyError(key)
+        return self._make(number)
+
+    def __iter__(self) -> Iterator[pd.Timestamp]:
+        return (pd.Timestamp(d) for d in self._days.astype("datetime64[D]"))
+
+    def __len__(self) -> int:
+        return len(self._days)
+
+
+def _day_number(day: pd.Timestamp) -> int:
+    return int(np.datetime64(day.date(), "D").astype("int64"))
+
+
+def _validated_grid(
+    data: pd.DataFrame,
+    *,
+    metric_col: str,
+    date_col: str,
+    metrics: Sequence[str] | None,
+    history_weeks: int,
+) -> _Grid:
+    """Validate like :func:`analytics._metrics.load_wide_table`, minus the window."""
+    if not isinstance(data, pd.DataFrame):
+        raise InputError(f"expected a pandas DataFrame, got {type(data).__name__}")
+    if data.empty:
+        raise InputError("the data is empty: no rows to explain")
+    if data.columns.duplicated().any():
+        repeated = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
+        raise ColumnError(f"column name(s) {repeated!r} appear more than once")
+    check_columns(data, [date_col], role="date")
+    check_columns(data, [metric_col], role="KPI")
+    if metric_col == date_col:
+        raise ParameterError(f"metric_col={metric_col!r} is the date column")
+    if not _is_numeric(data[metric_col].dtype):
+        _as_numeric(data, metric_col, role="KPI")
+    chosen, ignored = _candidates(
+        data, date_col=date_col, metric_col=metric_col, metrics=metrics
+    )
+    _check_history_weeks(history_weeks)
+    dates = _check_dates(data, date_col)
+
+    days = dates.to_numpy().astype("datetime64[D]")
+    first, last = days.min(), days.max()
+    pad = 7 * (history_weeks + 2)
+    size = pad + int((last - first).astype("int64")) + 1
+    rows = pad + (days - first).astype("int64")
+    names = (metric_col, *chosen)
+    values = np.full((size, len(names)), np.nan)
+    values[rows] = data.loc[:, list(names)].to_numpy(dtype="float64", na_value=np.nan)
+    present = np.zeros(size, dtype=bool)
+    present[rows] = True
+    return _Grid(
+        values=values,
+        present=present,
+        infinite=np.isinf(values).any(axis=1),
+        first=first,
+        pad=pad,
+        names=names,
+        metrics=chosen,
+        ignored=ignored,
+    )
+
+
+def _check_history_weeks(history_weeks: object) -> None:
+    if isinstance(history_weeks, bool) or not isinstance(
+        history_weeks, int | np.integer
+    ):
+        raise ParameterError(
+            f"history_weeks must be a whole number, got {history_weeks!r}"
+        )
+    if history_weeks < 1:
+        raise ParameterError(f"history_weeks must be at least 1, got {history_weeks!r}")
+
+
+def _wanted_days(grid: _Grid, dates: Iterable[object] | None) -> list[pd.Timestamp]:
+    if dates is None:
+        return [grid.day(int(r)) for r in np.flatnonzero(grid.present)]
+    if isinstance(dates, str | bytes):
+        raise ParameterError(f"dates must be a list of dates, got {dates!r}")
+    days = [parse_date(d, name="dates") for d in dates]
+    return sorted(set(days))
+
+
+def _history_count(grid: _Grid, rows: np.ndarray, history_weeks: int) -> np.ndarray:
+    lags = 7 * np.arange(1, history_weeks + 1)
+    counts: np.ndarray = grid.present[rows[:, None] - lags[None, :]].sum(axis=1)
+    return counts
+
+
+def _window_has_infinite(grid: _Grid, rows: np.ndarray, offsets: np.ndarray) -> Any:
+    return grid.infinite[rows[:, None] - offsets[None, :]].any(axis=1)
+
+
+def _split_rows(
+    grid: _Grid,
+    days: Sequence[pd.Timestamp],
+    history_weeks: int,
+    offsets: np.ndarray,
+) -> tuple[np.ndarray, list[pd.Timestamp]]:
+    """Grid rows the vectorized pass can take, and the days it hands over.
+
+    A day is handed to the single-date function when that function would raise
+    for it: not in the data (or its base), too little history, an infinite value
+    in the days it reads, the KPI missing at D or B.
+    """
+    stamps = np.array([np.datetime64(d.date(), "D") for d in days], dtype="M8[D]")
+    rows = grid.pad + (stamps - grid.first).astype("int64")
+    inside = (rows >= grid.pad) & (rows < len(grid.present))
+    safe = np.where(inside, rows, grid.pad)
+    ok = inside & grid.present[safe] & grid.present[safe - 7]
+    ok &= _history_count(grid, safe, history_weeks) >= MIN_HISTORY_DATES
+    ok &= ~_window_has_infinite(grid, safe, offsets)
+    kpi = grid.values[:, 0]
+    ok &= np.isfinite(kpi[safe]) & np.isfinite(kpi[safe - 7])
+    handed = [d for d, good in zip(days, ok, strict=True) if not good]
+    return rows[ok], handed
+
+
+def _gather(values: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """values[row - offset] for each row and offset: shape (rows, offsets, columns)."""
+    taken: np.ndarray = values[rows[:, None] - offsets[None, :]]
+    return taken
+
+
+def _median_axis1(values: np.ndarray) -> np.ndarray:
+    """nanmedian_columns along axis 1 of (dates, window, columns): finite values."""
+    if values.shape[1] == 0:
+        return np.full((values.shape[0], values.shape[2]), np.nan)
+    # Window last and contiguous: sorting along the last axis is several times
+    # faster than along a middle one.
+    window = np.ascontiguousarray(values.transpose(0, 2, 1))
+    finite = np.isfinite(window)
+    count = finite.sum(axis=2)
+    size = window.shape[2]
+    if (count == size).all():
+        # Every value finite: two order statistics by partition, not a full sort.
+        part = np.partition(window, sorted({(size - 1) // 2, size // 2}), axis=2)
+        middle: np.ndarray = (part[:, :, (size - 1) // 2] + part[:, :, size // 2]) / 2
+        return middle
+    ordered = np.sort(np.where(finite, window, np.inf), axis=2)
+    low = np.maximum((count - 1) // 2, 0)[:, :, None]
+    high = np.maximum(count // 2, 0)[:, :, None]
+    with np.errstate(invalid="ignore"):
+        middle = (
+            np.take_along_axis(ordered, low, axis=2)[:, :, 0]
+            + np.take_along_axis(ordered, high, axis=2)[:, :, 0]
+        ) / 2
+    return np.where(count > 0, middle, np.nan)
+
+
+def _robust_move(today: np.ndarray, past: np.ndarray) -> np.ndarray:
+    """The linkranks move z of :mod:`analytics._metrics`, for a block of dates."""
+    median = _median_axis1(past)
+    scale = MAD_TO_SD * _median_axis1(np.abs(past - median[:, None, :]))
+    usable = (scale > 0) & (np.isfinite(past).sum(axis=1) >= LINK_MIN_DELTAS)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(usable, (today - median) / scale, np.nan)
+
+
+def _history_stats(history: np.ndarray) -> tuple[np.ndarray, ...]:
+    finite = np.isfinite(history)
+    count = finite.sum(axis=1)
+    total = np.where(finite, history, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+        squares = np.where(finite, history - mean[:, None, :], 0.0) ** 2
+        sd = np.sqrt(squares.sum(axis=1) / (count - 1))
+    high = np.where(finite, history, -np.inf).max(axis=1)
+    low = np.where(finite, history, np.inf).min(axis=1)
+    sd = np.where(high == low, 0.0, sd)
+    sd = np.where(count < 2, np.nan, sd)
+    return mean, sd, count
+
+
+def _pearson(
+    kpi: np.ndarray, others: np.ndarray, *, min_count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """pearson_columns of :mod:`analytics._metrics` along axis 1."""
+    valid = np.isfinite(others) & np.isfinite(kpi)[:, :, None]
+    count = valid.sum(axis=1)
+    if valid.all():
+        # No missing pair: the masks of the general case change nothing, skip them.
+        # The KPI is repeated per column, as there, so that its sums run in the
+        # same order and give the same floats.
+        y = np.repeat(kpi[:, :, None], others.shape[2], axis=2)
+        dx = others - (others.sum(axis=1) / count)[:, None, :]
+        dy = y - (y.sum(axis=1) / count)[:, None, :]
+        return _pearson_end(dx, dy, count, min_count)
+    x = np.where(valid, others, 0.0)
+    y = np.where(valid, kpi[:, :, None], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dx = np.where(valid, x - (x.sum(axis=1) / count)[:, None, :], 0.0)
+        dy = np.where(valid, y - (y.sum(axis=1) / count)[:, None, :], 0.0)
+    return _pearson_end(dx, dy, count, min_count)
+
+
+def _pearson_end(
+    dx: np.ndarray, dy: np.ndarray, count: np.ndarray, min_count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sxx = (dx * dx).sum(axis=1)
+        syy = (dy * dy).sum(axis=1)
+        r = (dx * dy).sum(axis=1) / np.sqrt(sxx * syy)
+    r = np.where((count < min_count) | (sxx <= 0) | (syy <= 0), np.nan, r)
+    return np.clip(r, -1.0, 1.0), count
+
+
+def _link(r: np.ndarray, count: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.abs(r) * np.sqrt(count - 2.0) / np.sqrt(1.0 - r * r)
+    weight = (t - LINK_T_START) / (LINK_T_FULL - LINK_T_START)
+    weight = np.clip(np.nan_to_num(weight, nan=0.0, posinf=1.0), 0.0, 1.0)
+    return np.where(count < LINK_MIN_DELTAS, 0.0, weight)
+
+
+@dataclass(frozen=True)
+class _DailyMoves:
+    """Per grid day: week-over-week deltas, log changes, beyond-proportional moves."""
+
+    delta: np.ndarray
+    log_change: np.ndarray
+    scaled: np.ndarray
+    scaled_columns: list[int]
+
+
+def _daily_moves(grid: _Grid, metric_col: str) -> _DailyMoves:
+    now, then = grid.values[7:], grid.values[:-7]
+    pad = np.full((7, now.shape[1]), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        positive = (now > 0) & (then > 0)
+        logs = np.where(positive, np.log(now / then), np.nan)
+        scaled_columns = [
+            i
+            for i, name in enumerate(grid.names)
+            if i and name in SCALED_BY_KPI.get(metric_col, ())
+        ]
+        kpi_now, kpi_then = now[:, :1], then[:, :1]
+        scaled = now[:, scaled_columns] - then[:, scaled_columns] / kpi_then * kpi_now
+    return _DailyMoves(
+        delta=np.vstack([pad, now - then]),
+        log_change=np.vstack([pad, logs]),
+        scaled=np.vstack([pad[:, : len(scaled_columns)], scaled]),
+        scaled_columns=scaled_columns,
+    )
+
+
+@dataclass(frozen=True)
+class _Block:
+    """The per-(date, metric) arrays of one block of dates (KPI in column 0)."""
+
+    columns: dict[str, np.ndarray]
+    kpi_norm: np.ndarray
+    identity_used: list[tuple[str, tuple[str, ...], np.ndarray]]
+
+
+def _identities(
+    grid: _Grid, metric_col: str, checked: np.ndarray
+) -> list[tuple[str, tuple[str, ...], np.ndarray, list[int]]]:
+    """Each identity of the KPI whose parts are candidates, with where it holds."""
+    index = {name: i for i, name in enumerate(grid.names)}
+    found = []
+    for kind, parts in IDENTITIES.get(metric_col, ()):
+        if not all(p in index for p in parts):
+            continue
+        columns = [index[p] for p in parts]
+        block = checked[:, :, columns]
+        rows = np.isfinite(block).all(axis=2) & np.isfinite(checked[:, :, 0])
+        combined = block.sum(axis=2) if kind == "sum" else block.prod(axis=2)
+        kpi = checked[:, :, 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            error = np.abs(kpi - combined) / np.maximum(np.abs(kpi), 1e-12)
+        holds = rows[:, :2].all(axis=1) & np.where(
+            rows, error <= IDENTITY_TOLERANCE, True
+        ).all(axis=1)
+        found.append((kind, tuple(parts), holds, columns))
+    return found
+
+
+def _contributions(
+    identities: list[tuple[str, tuple[str, ...], np.ndarray, list[int]]],
+    target: np.ndarray,
+    base: np.ndarray,
+) -> np.ndarray:
+    share = np.full(target.shape, np.nan)
+    kpi_delta = target[:, 0] - base[:, 0]
+    for kind, _, holds, cols in identities:
+        if kind == "sum":
+            share[:, cols] = np.where(
+                holds[:, None], target[:, cols] - base[:, cols], share[:, cols]
+            )
+            continue
+        positive = ~((target[:, cols] <= 0).any(axis=1) | (base[:, cols] <= 0).any(1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            logs = np.log(target[:, cols] / base[:, cols])
+            total = logs.sum(axis=1)
+            split = kpi_delta[:, None] * logs / total[:, None]
+        use = holds & positive & (total != 0)
+        share[:, cols] = np.where(use[:, None], split, share[:, cols])
+    return share
+
+
+def _rank_block(
+    grid: _Grid, moves: _DailyMoves, rows: np.ndarray, history_weeks: int
+) -> _Block:
+    w = history_weeks
+    target, base = grid.values[rows], grid.values[rows - 7]
+    history = _gather(grid.values, rows, 7 * np.arange(1, w + 1))
+    mean, sd, count = _history_stats(history)
+
+    delta = target - base
+    scale = np.where(sd > 0, sd, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        norm_base = (base - mean) / scale
+        norm_target = (target - mean) / scale
+        norm_delta = delta / scale
+        pct_change = np.where(base == 0, np.nan, delta / np.abs(base))
+        kpi_norm = delta[:, 0] / sd[:, 0]
+    score = norm_delta * kpi_norm[:, None]
+
+    same_weekday = _gather(moves.delta, rows, 7 * np.arange(1, w))
+    corr, _ = _pearson(
+        same_weekday[:, :, 0], same_weekday[:, :, 1:], min_count=CORR_MIN_DELTAS
+    )
+    # Oldest day first, the order of the single-date code's sums.
+    daily_offsets = np.arange(7 * w, 0, -1)
+    daily = _gather(moves.delta, rows, daily_offsets)
+    r, pairs = _pearson(daily[:, :, 0], daily[:, :, 1:], min_count=LINK_MIN_DELTAS)
+    link = _link(r, pairs)
+    source = np.where(link > 0, "history", "none").astype(object)
+
+    checked = np.concatenate([target[:, None], base[:, None], history], axis=1)
+    identities = _identities(grid, grid.names[0], checked)
+    for _, _, holds, cols in identities:
+        parts = [c - 1 for c in cols]
+        link[:, parts] = np.where(holds[:, None], 1.0, link[:, parts])
+        source[:, parts] = np.where(holds[:, None], "identity", source[:, parts])
+    contribution = _contributions(identities, target, base)
+    move = _block_move_z(moves, rows, daily_offsets, target, base)
+    move = np.where(np.isfinite(move), move, norm_delta)[:, 1:]
+
+    columns = {
+        "value_base": base,
+        "value_target": target,
+        "delta": delta,
+        "pct_change": pct_change,
+        "norm_base": norm_base,
+        "norm_target": norm_target,
+        "norm_delta": norm_delta,
+        "score": score,
+        "mean_hist": mean,
+        "sd_hist": sd,
+        "n_hist": count,
+        "contribution": contribution,
+    }
+    columns = {name: values[:, 1:] for name, values in columns.items()}
+    columns |= {
+        "corr_hist": corr,
+        "link": link,
+        "link_source": source,
+        "move_z": move,
+        "linked_score": link * move * np.sign(delta[:, :1]),
+        "kpi_value_base": base[:, 0],
+        "kpi_value_target": target[:, 0],
+        "kpi_delta": delta[:, 0],
+        "kpi_pct_change": pct_change[:, 0],
+        "kpi_mean_hist": mean[:, 0],
+        "kpi_sd_hist": sd[:, 0],
+        "kpi_n_hist": count[:, 0],
+    }
+    used = [(kind, parts, holds) for kind, parts, holds, _ in identities]
+    return _Block(columns=columns, kpi_norm=kpi_norm, identity_used=used)
+
+
+def _block_move_z(
+    moves: _DailyMoves,
+    rows: np.ndarray,
+    offsets: np.ndarray,
+    target: np.ndarray,
+    base: np.ndarray,
+) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        past = _gather(moves.log_change, rows, offsets)
+        today = np.where((target > 0) & (base > 0), np.log(target / base), np.nan)
+        result = _robust_move(today, past)
+        scaled = moves.scaled_columns
+        if scaled:
+            past = _gather(moves.scaled, rows, offsets)
+            today = target[:, scaled] - base[:, scaled] / base[:, :1] * target[:, :1]
+            result[:, scaled] = _robust_move(today, past)
+    return result
+
+
+def _ties_key(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """_ties_key of :mod:`analytics._metrics`, scaled per date over the kept rows."""
+    magnitude = np.where(keep & np.isfinite(values), np.abs(values), -np.inf)
+    largest = magnitude.max(axis=1, initial=-np.inf)
+    scale = np.where(largest > 0, largest, 1.0)
+    return np.round(values / scale[:, None], _TIE_DIGITS)
+
+
+def _skip_reason_arrays(
+    target: np.ndarray, base: np.ndarray, sd: np.ndarray
+) -> np.ndarray:
+    """The skip reason of every (date, metric), '' when it is ranked."""
+    reason = np.full(target.shape, "", dtype=object)
+    reason[(sd == 0)] = "constant over the history window (sd 0)"
+    reason[np.isnan(sd)] = "fewer than 2 values in the history window"
+    missing_target, missing_base = np.isnan(target), np.isnan(base)
+    reason[missing_base] = "no value at the base date"
+    reason[missing_target] = "no value at the target date"
+    reason[missing_target & missing_base] = "no value at the target and base date"
+    return reason
+
+
+@dataclass(frozen=True)
+class BackfillRankMetrics:
+    """rank_metrics for many dates of one casino.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        ``date_target`` followed by the columns of ``RankMetricsResult.table``; the
+        dates in order, each date's metrics by rank.
+    kpi : pandas.DataFrame
+        One row per explained date: ``date_target`` and the fields of
+        ``RankMetricsResult.kpi``.
+    skipped : pandas.DataFrame
+        ``date_target``, ``metric``, ``reason`` for every metric left out of a
+        date's ranking (non-numeric columns included), in the single-date order.
+    notes : DayMap
+        {date: tuple of str}, the notes of each explained date.
+    windows : DayMap
+        {date: DateWindow} of each explained date (made on demand).
+    failures : dict
+        {date: exception} for the dates that cannot be explained, with the
+        exception the single-date function raises.
+    parameters : dict
+        The parameters as used (method in lower case).
+    """
+
+    table: pd.DataFrame
+    kpi: pd.DataFrame
+    skipped: pd.DataFrame
+    notes: Mapping[pd.Timestamp, tuple[str, ...]]
+    windows: Mapping[pd.Timestamp, DateWindow]
+    failures: dict[pd.Timestamp, InputError] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def result_for(self, date: object) -> RankMetricsResult:
+        """The single-date result of ``date`` (raises its failure if it had one)."""
+        day = parse_date(date, name="date")
+        if day in self.failures:
+            raise self.failures[day]
+        if day not in self.windows:
+            raise ParameterError(f"date={date!r} was not part of this backfill")
+        rows = _date_rows(self.table, day)
+        kpi = self.kpi.loc[self.kpi["date_target"] == day].iloc[0].to_dict()
+        kpi.pop("date_target")
+        skipped = _date_rows(self.skipped, day)
+        return RankMetricsResult(
+            table=rows,
+            kpi={
+                str(k): (str(v) if k == "metric" else float(v)) for k, v in kpi.items()
+            },
+            parameters=dict(self.parameters),
+            dates=self.windows[day],
+            notes=self.notes[day],
+            skipped=dict(zip(skipped["metric"], skipped["reason"], strict=True)),
+        )
+
+
+def _date_rows(frame: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
+    # A boolean mask on a sorted column; result_for is for checks, not the bulk.
+    rows = frame.loc[frame["date_target"] == day].drop(columns="date_target")
+    return rows.reset_index(drop=True)
+
+
+def _window_of(grid: _Grid, row: int, history_weeks: int) -> DateWindow:
+    history = tuple(
+        grid.day(row - 7 * k)
+        for k in range(1, history_weeks + 1)
+        if grid.present[row - 7 * k]
+    )
+    return DateWindow(target=grid.day(row), base=grid.day(row - 7), history=history)
+
+
+def _rank_notes(
+    grid: _Grid, block: _Block, ranked_count: np.ndarray
+) -> list[tuple[str, ...]]:
+    notes: list[tuple[str, ...]] = []
+    kpi = grid.names[0]
+    for i in range(len(ranked_count)):
+        found = []
+        for kind, parts, holds in block.identity_used:
+            sign = " + " if kind == "sum" else " x "
+            formula = f"{kpi} = {sign.join(parts)}"
+            if holds[i]:
+                found.append(f"identity {formula} holds on the compared dates: used")
+            else:
+                found.append(f"identity {formula} does not hold on the compared dates")
+        if ranked_count[i] == 0:
+            found.append("no metric could be ranked: see skipped for the reasons")
+        notes.append(tuple(found))
+    return notes
+
+
+def _order_block(
+    method: str, block: _Block, keep: np.ndarray, name_rank: np.ndarray
+) -> np.ndarray:
+    """Flat (date-major) indices of the kept (date, metric) cells in rank order."""
+    c = block.columns
+    dates = np.broadcast_to(np.arange(keep.shape[0])[:, None], keep.shape)
+    names = np.broadcast_to(name_rank[None, :], keep.shape)
+    keys = [names, -_ties_key(np.abs(c["norm_delta"]), keep)]
+    if method == "bestranks":
+        keys.append(-_ties_key(c["score"], keep))
+    elif method == "worstranks":
+        keys.append(_ties_key(c["score"], keep))
+    elif method == "linkranks":
+        keys.append(-_ties_key(c["linked_score"], keep))
+    keys.append(dates)
+    flat = np.flatnonzero(keep.ravel())
+    order = np.lexsort([k.ravel()[flat] for k in keys])
+    return flat[order]
+
+
+def _block_frames(
+    grid: _Grid, block: _Block, rows: np.ndarray, method: str, days: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, np.ndarray]:
+    c = block.columns
+    reason = _skip_reason_arrays(c["value_target"], c["value_base"], c["sd_hist"])
+    keep = reason == ""
+    name_rank = np.argsort(np.argsort(np.array(grid.metrics, dtype=str)))
+    cells = _order_block(method, block, keep, name_rank)
+    date_of, metric_of = np.divmod(cells, keep.shape[1])
+    ranked = keep.sum(axis=1)
+    starts = np.concatenate([[0], np.cumsum(ranked)[:-1]])
+    metrics = np.array(grid.metrics, dtype=object)
+    data: dict[str, Any] = {
+        "date_target": days[date_of],
+        "metric": metrics[metric_of],
+        "rank": np.arange(len(cells)) - np.repeat(starts, ranked) + 1,
+    }
+    for name in RANKED_COLUMNS[2:]:
+        if name == "direction":
+            delta = c["delta"].ravel()[cells]
+            data[name] = np.where(delta > 0, "up", np.where(delta < 0, "down", "flat"))
+        else:
+            data[name] = c[name].ravel()[cells]
+    table = pd.DataFrame(data)
+
+    kpi = pd.DataFrame(
+        {
+            "date_target": days,
+            "metric": grid.names[0],
+            **{
+                name: c[f"kpi_{name}"].astype("float64")
+                for name in (
+                    "value_base",
+                    "value_target",
+                    "delta",
+                    "pct_change",
+                    "mean_hist",
+                    "sd_hist",
+                    "n_hist",
+                )
+            },
+            "norm_delta": block.kpi_norm,
+        }
+    )
+    # Per date: the non-numeric columns first, then the skipped metrics in
+    # column order, as the single-date result lists them.
+    ignored = np.array([[name, why] for name, why in grid.ignored], dtype=object)
+    lead = np.tile(ignored.reshape(-1, 2), (len(days), 1))
+    skip_date, skip_metric = np.nonzero(~keep)
+    date_index = np.concatenate(
+        [np.repeat(np.arange(len(days)), len(ignored)), skip_date]
+    )
+    order = np.argsort(date_index, kind="stable")
+    skipped = pd.DataFrame(
+        {
+            "date_target": days[date_index[order]],
+            "metric": np.concatenate([lead[:, 0], metrics[skip_metric]])[order],
+            "reason": np.concatenate([lead[:, 1], reason[~keep]])[order],
+        }
+    )
+    return table, kpi, skipped, ranked
+
+
+def backfill_rank_metrics(
+    data: pd.DataFrame,
+    *,
+    metric_col: str,
+    date_col: str = "date",
+    dates: Iterable[object] | None = None,
+    metrics: Sequence[str] | None = None,
+    method: str = DEFAULT_METHOD,
+    history_weeks: int = 13,
+) -> BackfillRankMetrics:
+    """Run :func:`analytics.rank_metrics` for every date of a casino at once.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One casino's wide daily table (one row per date, one column per metric).
+    metric_col, date_col, metrics, method, history_weeks
+        As for :func:`analytics.rank_metrics`; the base date is always D - 7.
+    dates : iterable of date-like, optional
+        The target dates; default every date of ``data``.
+
+    Returns
+    -------
+    BackfillRankMetrics
+        Long tables over the dates; ``result_for(date)`` gives the single-date
+        result, equal to what :func:`analytics.rank_metrics` returns.
+
+    Raises
+    ------
+    InputError
+        The frame itself is unusable (bad columns, duplicate dates, parameters):
+        every date would fail the same way. Date-specific failures are collected
+        in ``failures`` instead.
+
+    Examples
+    --------
+    >>> days = pd.date_range("2024-01-01", periods=56)
+    >>> frame = pd.DataFrame({"date": days, "coin_in": np.arange(56.0) % 5 + 10,
+    ...                       "games": np.arange(56.0) % 3 + 4})
+    >>> bulk = backfill_rank_metrics(frame, metric_col="coin_in", history_weeks=4)
+    >>> len(bulk.windows), len(bulk.failures)
+    (28, 28)
+    """
+    method_name = _check_method(method)
+    grid = _validated_grid(
+        data,
+        metric_col=metric_col,
+        date_col=date_col,
+        metrics=metrics,
+        history_weeks=history_weeks,
+    )
+    if not grid.metrics:
+        raise ColumnError(
+            f"there is no numeric metric to rank besides the KPI {metric_col!r}"
+        )
+    parameters = {
+        "metric_col": metric_col,
+        "date_col": date_col,
+        "method": method_name,
+        "history_weeks": history_weeks,
+        "metrics": list(grid.metrics) if metrics is not None else None,
+    }
+    wanted = _wanted_days(grid, dates)
+    offsets = np.concatenate([[0, 7], np.arange(1, 7 * (history_weeks + 1) + 1)])
+    rows, handed = _split_rows(grid, wanted, history_weeks, offsets)
+    moves = _daily_moves(grid, metric_col)
+    parts = _RankParts()
+
+    def single(day: pd.Timestamp) -> RankMetricsResult:
+        return rank_metrics(
+            data,
+            metric_col=metric_col,
+            date_col=date_col,
+            date_target=day,
+            metrics=metrics,
+            method=method_name,
+            history_weeks=history_weeks,
+        )
+
+    for start in range(0, len(rows), BLOCK_DATES):
+        block_rows = rows[start : start + BLOCK_DATES]
+        _rank_rows(grid, moves, block_rows, parameters, parts, single)
+    for day in handed:
+        parts.add_single(day, single)
+    return parts.finish(grid, parameters)
+
+
+class _RankParts:
+    """Collects the blocks and the single-date results of a backfill."""
+
+    def __init__(self) -> None:
+        self.tables: list[pd.DataFrame] = []
+        self.kpis: list[pd.DataFrame] = []
+        self.skipped: list[pd.DataFrame] = []
+        self.days: list[int] = []
+        self.notes: list[tuple[str, ...]] = []
+        self.failures: dict[pd.Timestamp, InputError] = {}
+
+    def add_single(self, day: pd.Timestamp, compute: Any) -> None:
+        try:
+            result = compute(day)
+        except InputError as err:
+            self.failures[day] = err
+            return
+        self.tables.append(result.table.assign(date_target=day))
+        self.kpis.append(pd.DataFrame([{"date_target": day, **result.kpi}]))
+        self.skipped.append(
+            pd.DataFrame(
+                {
+                    "date_target": day,
+                    "metric": list(result.skipped),
+                    "reason": list(result.skipped.values()),
+                }
+            )
+        )
+        self.days.append(_day_number(day))
+        self.notes.append(result.notes)
+
+    def finish(self, grid: _Grid, parameters: dict[str, Any]) -> BackfillRankMetrics:
+        table = _concat(self.tables, ["date_target", *RANKED_COLUMNS])
+        skipped = _concat(self.skipped, ["date_target", "metric", "reason"])
+        weeks = int(parameters["history_weeks"])
+        return BackfillRankMetrics(
+            table=table,
+            kpi=_concat(self.kpis, ["date_target"]),
+            skipped=skipped,
+            notes=DayMap(self.days, self.notes),
+            windows=DayMap(self.days, make=lambda n: grid.window(n, weeks)),
+            failures=dict(sorted(self.failures.items())),
+            parameters=parameters,
+        )
+
+
+def _concat(frames: list[pd.DataFrame], first: list[str]) -> pd.DataFrame:
+    if not frames:
+        return pd.DataFrame(columns=first)
+    frame = pd.concat(frames, ignore_index=True)
+    ordered = [*first, *[c for c in frame.columns if c not in first]]
+    frame = frame.loc[:, ordered]
+    frame["date_target"] = frame["date_target"].astype("datetime64[ns]")
+    return frame.sort_values("date_target", kind="stable", ignore_index=True)
+
+
+def _rank_rows(
+    grid: _Grid,
+    moves: _DailyMoves,
+    rows: np.ndarray,
+    parameters: dict[str, Any],
+    parts: _RankParts,
+    single: Callable[[pd.Timestamp], RankMetricsResult],
+) -> None:
+    """Explain one block of dates; dates with a degenerate KPI go single-date."""
+    history_weeks = parameters["history_weeks"]
+    block = _rank_block(grid, moves, rows, history_weeks)
+    regular = (block.columns["kpi_delta"] != 0) & (block.columns["kpi_sd_hist"] > 0)
+    regular &= block.columns["kpi_n_hist"] >= 2
+    if not regular.all():
+        # The single-date function words the notes and warns for these dates.
+        block = _rank_block(grid, moves, rows[regular], history_weeks)
+        for row in rows[~regular]:
+            parts.add_single(grid.day(int(row)), single)
+        rows = rows[regular]
+    if not len(rows):
+        return
+    numbers = grid.numbers(rows)
+    days = numbers.astype("datetime64[D]").astype("datetime64[ns]")
+    table, kpi, skipped, ranked = _block_frames(
+        grid, block, rows, parameters["method"], days
+    )
+    parts.tables.append(table)
+    parts.kpis.append(kpi)
+    parts.skipped.append(skipped)
+    parts.days.extend(int(n) for n in numbers)
+    parts.notes.extend(_rank_notes(grid, block, ranked))
+
+
+@dataclass(frozen=True)
+class BackfillAssessChange:
+    """assess_change for many dates of one casino.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        ``date_target`` followed by the columns of ``AssessChangeResult.table``:
+        per date the KPI first, then every other metric.
+    notes : DayMap
+        {date: tuple of str}.
+    windows : DayMap
+        {date: DateWindow} (made on demand).
+    holidays : DayMap
+        {date: (target is a holiday, base is a holiday)}.
+    failures : dict
+        {date: exception} as the single-date function raises it.
+    parameters : dict
+        The parameters as used.
+    skipped : dict
+        {column: reason} for the non-numeric columns left out.
+    """
+
+    table: pd.DataFrame
+    notes: Mapping[pd.Timestamp, tuple[str, ...]]
+    windows: Mapping[pd.Timestamp, DateWindow]
+    holidays: Mapping[pd.Timestamp, tuple[bool, bool]]
+    failures: dict[pd.Timestamp, InputError] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def result_for(self, date: object) -> AssessChangeResult:
+        """The single-date result of ``date`` (raises its failure if it had one)."""
+        day = parse_date(date, name="date")
+        if day in self.failures:
+            raise self.failures[day]
+        if day not in self.windows:
+            raise ParameterError(f"date={date!r} was not part of this backfill")
+        frame = _date_rows(self.table, day)
+        holiday_target, holiday_base = self.holidays[day]
+        return AssessChangeResult(
+            table=frame,
+            kpi=json_ready(frame.iloc[0].to_dict()),
+            parameters=dict(self.parameters),
+            dates=self.windows[day],
+            notes=self.notes[day],
+            skipped=dict(self.skipped),
+            holiday_target=holiday_target,
+            holiday_base=holiday_base,
+        )
+
+
+def _assess_block(
+    grid: _Grid, rows: np.ndarray, history_weeks: int, limit: float
+) -> dict[str, np.ndarray]:
+    target, base = grid.values[rows], grid.values[rows - 7]
+    delta = target - base
+    lags = 7 * np.arange(1, history_weeks)
+    # d_k = x(D - 7k) - x(B - 7k), the same subtraction as the single-date code.
+    deltas = _gather(grid.values, rows, lags) - _gather(grid.values, rows, lags + 7)
+    count = np.isfinite(deltas).sum(axis=1)
+    median = _median_axis1(deltas)
+    spread = np.abs(deltas - median[:, None, :])
+    mad = _median_axis1(spread)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_abs = np.where(np.isfinite(spread), spread, 0.0).sum(axis=1) / count
+        by_mad = MAD_CONSISTENCY * (delta - median) / mad
+        by_mean = (delta - median) / (MEAN_ABS_DEV_CONSISTENCY * mean_abs)
+        finite_deltas = np.where(np.isfinite(deltas), deltas, np.inf)
+        below = np.abs(finite_deltas) <= np.abs(delta)[:, None, :]
+        percentile = 100.0 * below.sum(axis=1) / count
+        pct_change = np.where(base == 0, np.nan, delta / np.abs(base))
+
+    kind = np.where(mad > 0, "mad", np.where(mean_abs > 0, "mean_abs_dev", "none"))
+    z = np.where(mad > 0, by_mad, np.where(mean_abs > 0, by_mean, np.nan))
+    reason = np.full(delta.shape, "", dtype=object)
+    reason[kind == "none"] = (
+        "every historical delta is equal (MAD and mean absolute deviation are 0)"
+    )
+    reason[count < MIN_DELTAS] = f"fewer than {MIN_DELTAS} historical deltas"
+    reason[np.isnan(delta)] = "no value at the target or base date"
+    undefined = reason != ""
+    z = np.where(undefined, np.nan, z)
+    return {
+        "value_base": base,
+        "value_target": target,
+        "delta": delta,
+        "pct_change": pct_change,
+        "n_hist": count,
+        "median_hist": median,
+        "mad_hist": mad,
+        "scale_kind": np.where(undefined, "none", kind).astype(object),
+        "robust_z": z,
+        "percentile": np.where(np.isnan(delta) | (count == 0), np.nan, percentile),
+        "significant": np.abs(np.nan_to_num(z, nan=0.0)) >= limit,
+        "direction": np.where(delta > 0, "up", np.where(delta < 0, "down", "flat")),
+        "reason": reason,
+    }
+
+
+def backfill_assess_change(
+    data: pd.DataFrame,
+    *,
+    metric_col: str,
+    date_col: str = "date",
+    dates: Iterable[object] | None = None,
+    metrics: Sequence[str] | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    history_weeks: int = 13,
+    holidays: object = None,
+) -> BackfillAssessChange:
+    """Run :func:`analytics.assess_change` for every date of a casino at once.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One casino's wide daily table.
+    metric_col, date_col, metrics, threshold, history_weeks, holidays
+        As for :func:`analytics.assess_change`; the base date is always D - 7.
+    dates : iterable of date-like, optional
+        The target dates; default every date of ``data``.
+
+    Returns
+    -------
+    BackfillAssessChange
+        One long table over the dates; ``result_for(date)`` gives the single-date
+        result, equal to what :func:`analytics.assess_change` returns.
+
+    Raises
+    ------
+    InputError
+        The frame or a parameter is unusable for every date.
+
+    Examples
+    --------
+    >>> days = pd.date_range("2024-01-01", periods=56)
+    >>> frame = pd.DataFrame({"date": days, "coin_in": np.arange(56.0) % 5 + 10})
+    >>> bulk = backfill_assess_change(frame, metric_col="coin_in", history_weeks=4)
+    >>> bulk.table["date_target"].nunique()
+    28
+    """
+    limit = _check_threshold(threshold)
+    calendar = holiday_dates(holidays, date_col=date_col)
+    grid = _validated_grid(
+        data,
+        metric_col=metric_col,
+        date_col=date_col,
+        metrics=metrics,
+        history_weeks=history_weeks,
+    )
+    wanted = _wanted_days(grid, dates)
+    lags = 7 * np.arange(1, history_weeks)
+    offsets = np.concatenate([[0, 7], lags, lags + 7])
+    rows, handed = _split_rows(grid, wanted, history_weeks, offsets)
+    metric_names = np.array(grid.names, dtype=object)
+    frames: list[pd.DataFrame] = []
+    explained: list[int] = []
+    flags: list[tuple[bool, bool]] = []
+    notes: list[tuple[str, ...]] = []
+    holiday_numbers = {_day_number(d) for d in calendar}
+    for start in range(0, len(rows), BLOCK_DATES):
+        block_rows = rows[start : start + BLOCK_DATES]
+        columns = _assess_block(grid, block_rows, history_weeks, limit)
+        numbers = grid.numbers(block_rows)
+        days = numbers.astype("datetime64[D]").astype("datetime64[ns]")
+        width = len(grid.names)
+        frame = pd.DataFrame(
+            {
+                "date_target": np.repeat(days, width),
+                "metric": np.tile(metric_names, len(block_rows)),
+                "is_kpi": np.tile(np.arange(width) == 0, len(block_rows)),
+                **{name: columns[name].ravel() for name in ASSESS_COLUMNS[2:]},
+            }
+        )
+        frames.append(frame)
+        for i, number in enumerate(numbers.tolist()):
+            flag = (number in holiday_numbers, number - 7 in holiday_numbers)
+            reason = columns["reason"][i, 0]
+            explained.append(number)
+            flags.append(flag)
+            notes.append(
+                _notes(metric_col, grid.window(number, history_weeks), reason, *flag)
+                if reason or any(flag)
+                else ()
+            )
+
+    failures: dict[pd.Timestamp, InputError] = {}
+    for day in handed:
+        try:
+            result = assess_change(
+                data,
+                metric_col=metric_col,
+                date_col=date_col,
+                date_target=day,
+                metrics=metrics,
+                threshold=limit,
+                history_weeks=history_weeks,
+                holidays=holidays,
+            )
+        except InputError as err:
+            failures[day] = err
+            continue
+        frames.append(result.table.assign(date_target=day))
+        explained.append(_day_number(day))
+        flags.append((result.holiday_target, result.holiday_base))
+        notes.append(result.notes)
+    return BackfillAssessChange(
+        table=_concat(frames, ["date_target", *ASSESS_COLUMNS]),
+        notes=DayMap(explained, notes),
+        windows=DayMap(explained, make=lambda n: grid.window(n, history_weeks)),
+        holidays=DayMap(explained, flags),
+        failures=dict(sorted(failures.items())),
+        parameters={
+            "metric_col": metric_col,
+            "date_col": date_col,
+            "threshold": limit,
+            "history_weeks": history_weeks,
+            "metrics": list(grid.metrics) if metrics is not None else None,
+            "holidays": [d.date().isoformat() for d in calendar],
+        },
+        skipped=dict(grid.ignored),
+    )

@@ -1,0 +1,210 @@
+"""The vectorized all-dates pass gives what the single-date functions give."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import analytics
+from analytics._backfill import (
+    DayMap,
+    backfill_assess_change,
+    backfill_rank_metrics,
+)
+from analytics.errors import (
+    DateError,
+    DegenerateInputWarning,
+    DuplicateKeyError,
+    InsufficientHistoryError,
+    ParameterError,
+)
+from analytics.synthetic.casino import generate_casinos
+
+START, END = "2024-01-01", "2024-07-31"
+
+
+@pytest.fixture(scope="module")
+def daily() -> pd.DataFrame:
+    """One generated casino with the awkward cases of real data planted in it."""
+    data = generate_casinos(n_casinos=1, start=START, end=END, seed=5, causes=True)
+    frame = data.daily_for("C01").reset_index(drop=True)
+    frame["floor_label"] = "north"  # non-numeric: listed as skipped
+    frame["constant_units"] = 1500.0  # sd 0: skipped on every date
+    # A missing reading, a missing day and a KPI that does not move on one date.
+    frame.loc[frame["day"] == pd.Timestamp("2024-06-12"), "hvac_kwh"] = np.nan
+    frame = frame.loc[frame["day"] != pd.Timestamp("2024-05-02")]
+    flat = frame["day"] == pd.Timestamp("2024-07-24")
+    before = frame.loc[frame["day"] == pd.Timestamp("2024-07-17"), "coin_in"]
+    frame.loc[flat, "coin_in"] = float(before.iloc[0])
+    return frame.reset_index(drop=True)
+
+
+# Early dates (too little history), ordinary dates, the missing day and the day
+# after it (its base is missing), the NaN reading, the KPI that did not move.
+DATES = [
+    "2024-01-20",
+    "2024-02-05",
+    "2024-04-10",
+    "2024-05-02",
+    "2024-05-09",
+    "2024-05-10",
+    "2024-06-12",
+    "2024-06-19",
+    "2024-07-24",
+    "2024-07-31",
+]
+
+
+def _assert_same_table(bulk: pd.DataFrame, single: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(bulk, single, check_exact=False, rtol=1e-12)
+    numbers = single.select_dtypes("number").columns
+    same = bulk[numbers].to_numpy() == single[numbers].to_numpy()
+    both_nan = bulk[numbers].isna().to_numpy() & single[numbers].isna().to_numpy()
+    assert (same | both_nan).all(), "the bulk floats differ in the last bits"
+
+
+def _single_rank(frame: pd.DataFrame, day: str, method: str) -> object:
+    try:
+        return analytics.rank_metrics(
+            frame, metric_col="coin_in", date_col="day", date_target=day, method=method
+        )
+    except analytics.InputError as err:
+        return err
+
+
+@pytest.mark.parametrize("method", list(analytics.METHODS), ids=str)
+def test_rank_metrics_matches_single_dates(daily: pd.DataFrame, method: str) -> None:
+    with pytest.warns(DegenerateInputWarning, match="did not move"):
+        bulk = backfill_rank_metrics(
+            daily, metric_col="coin_in", date_col="day", dates=DATES, method=method
+        )
+    for day in DATES:
+        with (
+            pytest.warns(DegenerateInputWarning)
+            if day == "2024-07-24"
+            else nullcontext()
+        ):
+            single = _single_rank(daily, day, method)
+        if isinstance(single, Exception):
+            with pytest.raises(type(single), match=r"\w"):
+                bulk.result_for(day)
+            assert str(bulk.failures[pd.Timestamp(day)]) == str(single)
+            continue
+        result = bulk.result_for(day)
+        _assert_same_table(result.table, single.table)  # type: ignore[attr-defined]
+        assert result.kpi == single.kpi  # type: ignore[attr-defined]
+        assert result.skipped == single.skipped  # type: ignore[attr-defined]
+        assert result.notes == single.notes  # type: ignore[attr-defined]
+        assert result.dates == single.dates  # type: ignore[attr-defined]
+        assert result.parameters == single.parameters  # type: ignore[attr-defined]
+
+
+def _single_assess(
+    frame: pd.DataFrame, day: str, holidays: list[str]
+) -> analytics.AssessChangeResult | Exception:
+    try:
+        return analytics.assess_change(
+            frame,
+            metric_col="coin_in",
+            date_col="day",
+            date_target=day,
+            holidays=holidays,
+        )
+    except analytics.InputError as err:
+        return err
+
+
+def test_assess_change_matches_single_dates(daily: pd.DataFrame) -> None:
+    holidays = ["2024-02-05", "2024-06-12"]
+    bulk = backfill_assess_change(
+        daily, metric_col="coin_in", date_col="day", dates=DATES, holidays=holidays
+    )
+    explained = 0
+    for day in DATES:
+        single = _single_assess(daily, day, holidays)
+        if isinstance(single, Exception):
+            assert str(bulk.failures[pd.Timestamp(day)]) == str(single)
+            continue
+        result = bulk.result_for(day)
+        _assert_same_table(result.table, single.table)
+        assert result.kpi == single.kpi
+        assert result.notes == single.notes
+        assert result.dates == single.dates
+        assert (result.holiday_target, result.holiday_base) == (
+            single.holiday_target,
+            single.holiday_base,
+        )
+        assert result.skipped == single.skipped
+        explained += 1
+    assert explained == 7
+
+
+def test_every_date_by_default_and_failures_are_kept(daily: pd.DataFrame) -> None:
+    with pytest.warns(DegenerateInputWarning):
+        bulk = backfill_rank_metrics(daily, metric_col="coin_in", date_col="day")
+    assert len(bulk.windows) + len(bulk.failures) == len(daily)
+    assert isinstance(bulk.failures[pd.Timestamp(START)], DateError)
+    assert isinstance(
+        bulk.failures[pd.Timestamp("2024-01-08")], InsufficientHistoryError
+    )
+    assert bulk.table["date_target"].is_monotonic_increasing
+    ranks = bulk.table.groupby("date_target")["rank"].agg(["min", "max", "size"])
+    assert (ranks["min"] == 1).all()
+    assert (ranks["max"] == ranks["size"]).all()
+
+
+def test_a_whole_year_matches_on_every_date() -> None:
+    data = generate_casinos(
+        n_casinos=1,
+        start="2023-06-01",
+        end="2024-06-30",
+        seed=9,
+        include_segments=False,
+    )
+    frame = data.daily_for("C01")
+    days = pd.date_range("2024-01-01", "2024-06-30")
+    bulk = backfill_rank_metrics(
+        frame, metric_col="coin_in", date_col="day", dates=days
+    )
+    changes = backfill_assess_change(
+        frame, metric_col="coin_in", date_col="day", dates=days
+    )
+    assert not bulk.failures
+    assert not changes.failures
+    for day in days[::9]:
+        single = analytics.rank_metrics(
+            frame, metric_col="coin_in", date_col="day", date_target=day
+        )
+        _assert_same_table(bulk.result_for(day).table, single.table)
+        judged = analytics.assess_change(
+            frame, metric_col="coin_in", date_col="day", date_target=day
+        )
+        _assert_same_table(changes.result_for(day).table, judged.table)
+
+
+def test_frame_errors_are_raised_once(daily: pd.DataFrame) -> None:
+    doubled = pd.concat([daily, daily.tail(1)], ignore_index=True)
+    with pytest.raises(DuplicateKeyError, match="share a date"):
+        backfill_rank_metrics(doubled, metric_col="coin_in", date_col="day")
+    with pytest.raises(ParameterError, match="history_weeks must be at least 1"):
+        backfill_assess_change(
+            daily, metric_col="coin_in", date_col="day", history_weeks=0
+        )
+    with pytest.raises(ParameterError, match="method='best'"):
+        backfill_rank_metrics(
+            daily, metric_col="coin_in", date_col="day", method="best"
+        )
+
+
+def test_day_map_looks_up_any_date_like() -> None:
+    days = [19_723, 19_730]  # 2024-01-01 and 2024-01-08
+    notes = DayMap(days, [("a",), ("b",)])
+    assert notes["2024-01-08"] == ("b",)
+    assert notes[pd.Timestamp("2024-01-01 13:00")] == ("a",)
+    assert list(notes) == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-08")]
+    with pytest.raises(KeyError):
+        notes["2024-01-02"]
+    assert DayMap(days, make=lambda n: n * 2)["2024-01-01"] == 39_446
