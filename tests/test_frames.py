@@ -216,7 +216,7 @@ def test_prepare_refuses_bad_tables(
     frame: object, kwargs: dict[str, object], error: type[Exception], match: str
 ) -> None:
     with pytest.raises(error, match=match):
-        prepare_daily_frame(frame, date_col="day", numeric_cols=["x"], **kwargs)  # type: ignore[arg-type]
+        prepare_daily_frame(frame, date_col="day", numeric_cols=["x"], **kwargs)
 
 
 def test_prepare_names_the_role_in_messages() -> None:
@@ -340,7 +340,7 @@ def test_window_refusals(
     kwargs: dict[str, object], error: type[Exception], match: str
 ) -> None:
     with pytest.raises(error, match=match):
-        resolve_window(MONDAYS, **kwargs)  # type: ignore[arg-type]
+        resolve_window(MONDAYS, **kwargs)
 
 
 def test_min_history_is_four_dates() -> None:

@@ -208,6 +208,23 @@ def test_explicit_base_date_keeps_the_history_window(tiny: pd.DataFrame) -> None
     assert result.dates.base == pd.Timestamp("2024-01-22")
 
 
+def test_row_order_and_date_types_do_not_matter(tiny: pd.DataFrame) -> None:
+    expected = rank_metrics(tiny, metric_col="coin_in", date_target=D).table
+    shuffled = tiny.sample(frac=1, random_state=3).assign(
+        date=lambda f: f["date"].dt.strftime("%Y-%m-%d 09:30")
+    )
+    result = rank_metrics(shuffled, metric_col="coin_in", date_target=D)
+    pd.testing.assert_frame_equal(result.table, expected)
+
+
+def test_nullable_integer_columns_are_numeric(tiny: pd.DataFrame) -> None:
+    frame = tiny.assign(games=tiny["games"].astype("Int64"))
+    frame.loc[1, "games"] = pd.NA
+    row = _row(rank_metrics(frame, metric_col="coin_in", date_target=D), "games")
+    assert row["n_hist"] == 4
+    assert_allclose(row["mean_hist"], (5 + 5 + 7 + 6) / 4)
+
+
 def test_to_dict_is_json_ready(tiny: pd.DataFrame) -> None:
     answer = rank_metrics(tiny, metric_col="coin_in", date_target=D).to_dict()
     assert answer["module"] == "rank_metrics"
@@ -518,12 +535,12 @@ def test_bad_input_is_refused_with_a_clear_message(
     arguments: dict[str, object] = {"metric_col": "coin_in", "date_target": D}
     arguments.update(kwargs)
     with pytest.raises(error, match=match):
-        rank_metrics(frame, **arguments)  # type: ignore[arg-type]
+        rank_metrics(frame, **arguments)
 
 
 def test_not_a_frame_is_refused() -> None:
     with pytest.raises(InputError, match="expected a pandas DataFrame, got dict"):
-        rank_metrics({"date": []}, metric_col="coin_in", date_target=D)  # type: ignore[arg-type]
+        rank_metrics({"date": []}, metric_col="coin_in", date_target=D)
 
 
 # -------------------------------------------------------------- properties
@@ -715,7 +732,7 @@ def test_natural_sd_by_hand() -> None:
         natural_sd(frame, "x", "2024-01-22", kind="level"), np.std(mondays, ddof=1)
     )
     with pytest.raises(ValueError, match="kind must be 'delta' or 'level'"):
-        natural_sd(frame, "x", "2024-01-22", kind="range")  # type: ignore[arg-type]
+        natural_sd(frame, "x", "2024-01-22", kind="range")
 
 
 def test_extra_unrelated_metrics_for_wide_tables() -> None:

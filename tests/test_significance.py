@@ -215,7 +215,7 @@ def test_bad_threshold_is_refused(
     tiny: pd.DataFrame, threshold: object, match: str
 ) -> None:
     with pytest.raises(ParameterError, match=match):
-        assess_change(tiny, metric_col="coin_in", date_target=D, threshold=threshold)  # type: ignore[arg-type]
+        assess_change(tiny, metric_col="coin_in", date_target=D, threshold=threshold)
 
 
 @pytest.mark.parametrize(
@@ -319,7 +319,7 @@ def test_bad_input_is_refused(
     arguments: dict[str, object] = {"metric_col": "coin_in", "date_target": D}
     arguments.update(kwargs)
     with pytest.raises(error, match=match):
-        assess_change(frame, **arguments)  # type: ignore[arg-type]
+        assess_change(frame, **arguments)
 
 
 def test_kpi_alone_is_enough(tiny: pd.DataFrame) -> None:
