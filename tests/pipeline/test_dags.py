@@ -209,6 +209,8 @@ def test_backfill_command_plans_one_run_per_gaming_day(airflow_db: Path) -> None
             "2024-07-16",
             "--to-date",
             "2024-07-19",
+            "--reprocess-behavior",
+            "completed",
             "--dry-run",
         ],
         check=True,
@@ -218,7 +220,8 @@ def test_backfill_command_plans_one_run_per_gaming_day(airflow_db: Path) -> None
     table = planned.split("Runs to be attempted")[1]
     stamps = re.findall(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00:00)", table)
     runs = [dt.datetime.fromisoformat(s) for s in stamps]
-    # Runs at 06:00 on the 16th, 17th and 18th explain the 15th, 16th and 17th.
+    # Runs at 06:00 on the 16th, 17th and 18th explain the 15th, 16th and 17th;
+    # "completed" replans the days earlier tests already ran (idempotent rewrite).
     assert [target_date_for(r).isoformat() for r in runs] == [
         "2024-07-15",
         "2024-07-16",
