@@ -123,6 +123,10 @@ class ManagedProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signum)
 
+    def terminate(self) -> None:
+        """Ask the whole group to stop (SIGTERM) without waiting."""
+        self._signal_group(signal.SIGTERM)
+
     def kill(self) -> None:
         """SIGKILL the whole group at once: what losing a machine looks like."""
         self._signal_group(signal.SIGKILL)
@@ -209,9 +213,9 @@ class AirflowCluster:
 
     def stop_all(self) -> None:
         """SIGTERM every component at once, then wait for (or kill) each in turn."""
-        running = [p for p in self.processes.values() if p.is_running()]
-        for process in running:
-            process._signal_group(signal.SIGTERM)
+        for process in self.processes.values():
+            if process.is_running():
+                process.terminate()
         for process in self.processes.values():
             process.stop(grace=20.0)
 

@@ -167,9 +167,15 @@ def _assert_matches_core(
         mine = {t: f.loc[f["casino_id"] == casino] for t, f in answers.items()}
 
         ranked = core["rank_metrics"].table.sort_values("rank").head(keep)
-        stored = mine["metric_rankings"].dropna(subset=["rank"]).sort_values("rank")
-        assert stored["metric"].tolist() == ranked["metric"].tolist()
-        assert_allclose(stored["score"], ranked["score"], rtol=1e-9, atol=1e-12)
+        stored = mine["metric_rankings"].dropna(subset=["rank"])
+        # Same input rows in the same order: the ranks must agree exactly.
+        pairs = stored.merge(ranked, on="metric", suffixes=("_stored", "_core"))
+        assert sorted(stored["metric"]) == sorted(ranked["metric"])
+        assert len(pairs) == len(ranked)
+        assert (pairs["rank_stored"] == pairs["rank_core"]).all(), pairs.to_string()
+        assert_allclose(
+            pairs["score_stored"], pairs["score_core"], rtol=1e-9, atol=1e-12
+        )
 
         significance = core["assess_change"].table.set_index("metric")
         kept = mine["change_significance"].set_index("metric")
