@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ __all__ = [
     "PipelineConfig",
     "ScheduleSettings",
     "SourceSettings",
+    "default_config_path",
     "load_config",
     "merge_overrides",
 ]
@@ -297,8 +298,3 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             f"configuration file {str(path)!r} must hold a mapping at the top"
         )
     return loaded
-
-
-def as_sequence(value: str | Sequence[Any]) -> list[Any]:
-    """Return ``value`` as a list, treating a lone string as one item."""
-    return [value] if isinstance(value, str) else list(value)
