@@ -217,7 +217,7 @@ class AirflowCluster:
             if process.is_running():
                 process.terminate()
         for process in self.processes.values():
-            process.stop(grace=20.0)
+            process.stop(grace=10.0)
 
     def log_report(self) -> str:
         """The tail of every process and CLI log, for a failing test's output."""

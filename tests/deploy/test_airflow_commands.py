@@ -27,7 +27,7 @@ def _airflow_commands(services: dict[str, Any]) -> list[list[str]]:
     commands = []
     for service in services.values():
         command = service.get("command")
-        if isinstance(command, str) and service.get("entrypoint") is None:
+        if isinstance(command, str):
             commands.append(shlex.split(command))  # the image's entrypoint is airflow
         scripts = command if isinstance(command, list) else []
         for script in scripts:
