@@ -184,7 +184,10 @@ def surprise_terms(base: np.ndarray, target: np.ndarray) -> np.ndarray:
 def _plogp(share: np.ndarray, middle: np.ndarray) -> np.ndarray:
     safe_share = np.where(share > 0, share, 1.0)
     safe_middle = np.where(middle > 0, middle, 1.0)
-    return np.where(share > 0, share * np.log2(safe_share / safe_middle), 0.0)
+    # A difference of logs: the ratio of two tiny shares can overflow.
+    return np.where(
+        share > 0, share * (np.log2(safe_share) - np.log2(safe_middle)), 0.0
+    )
 
 
 def ratio_leaf_values(

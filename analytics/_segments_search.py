@@ -43,12 +43,12 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 from analytics._frames import check_columns
 from analytics.errors import ColumnError, DuplicateKeyError, InputError, ParameterError
 
-__all__ = ["Localization", "localize_root_causes", "segment_string"]
+__all__ = ["Localization", "NoiseModel", "localize_root_causes", "segment_string"]
 
 SIGNIFICANCE = 0.01
 SIGNIFICANCE_SLACK = 2.0
@@ -56,7 +56,15 @@ PURITY_LEVEL = 1e-4
 PURITY_SLACK = 2.0
 MAX_ROOT_CAUSES = 10
 NOISE_FLOOR = 1e-3
-VOLUME_QUANTILE = 0.05
+# Size bands of the noise model (quantiles of the expected leaf value).
+NOISE_BANDS = 10
+# A segment falling by more than 95 % is scored as if it fell by 95 %.
+MIN_LEVEL = 0.05
+MIN_SHARE = 0.01
+# Segments listed besides the root causes.
+N_OTHER_CANDIDATES = 20
+# Largest relative change a leaf can show (10 = +1,000 %).
+CHANGE_CAP = 10.0
 # Dense group codes while the cuboid has at most this many cells per leaf.
 DENSE_FACTOR = 8
 
@@ -126,6 +134,8 @@ class _Lattice:
 
     def __init__(self, codes: np.ndarray, sizes: np.ndarray, max_depth: int) -> None:
         n_dims = codes.shape[1]
+        # A segment has at most this many children along one dimension.
+        self.max_members = int(sizes.max())
         depth_limit = min(max_depth + 1, n_dims)
         self.cuboids: dict[tuple[int, ...], _Cuboid] = {}
         for depth in range(1, depth_limit + 1):
@@ -183,48 +193,125 @@ def _leaf_deviation(real: np.ndarray, predict: np.ndarray) -> np.ndarray:
     return np.where(scale > 0, 2.0 * (real - predict) / safe, 0.0)
 
 
-def _leaf_weight(real: np.ndarray, predict: np.ndarray) -> np.ndarray:
-    volume = 0.5 * (np.abs(real) + np.abs(predict))
-    positive = volume[volume > 0]
-    if positive.size == 0:
-        return np.zeros_like(volume)
-    reference = float(np.quantile(positive, VOLUME_QUANTILE))
-    weight: np.ndarray = volume / (volume + reference)
-    return weight
+def _relative_change(real: np.ndarray, predict: np.ndarray) -> np.ndarray:
+    """``(real - predict) / predict`` where ``predict > 0``, else 0 (weight 0).
+
+    Bounded by ``CHANGE_CAP``: a leaf that grows tenfold from almost nothing
+    is evidence of a rise, not of an infinite one.
+    """
+    positive = predict > 0
+    safe = np.where(positive, predict, 1.0)
+    with np.errstate(over="ignore"):
+        change = np.where(positive, (real - predict) / safe, 0.0)
+    return np.clip(change, -CHANGE_CAP, CHANGE_CAP)
 
 
-def _noise_scale(codes: np.ndarray, deviation: np.ndarray, weight: np.ndarray) -> float:
-    """Median over dimensions of the neighbourhood MAD of the leaf deviations."""
-    # Leaves at or above the reference volume carry (nearly) the full-precision
-    # noise; the tiny ones would blur the estimate.
-    informative = weight >= 0.5
-    n_dims = codes.shape[1]
-    estimates = []
-    for varied in range(n_dims):
-        others = [d for d in range(n_dims) if d != varied]
-        if others:
-            keys = pd.MultiIndex.from_arrays([codes[informative, d] for d in others])
-            cell = pd.factorize(keys)[0]
-        else:
-            cell = np.zeros(int(informative.sum()), dtype=np.intp)
-        values = pd.Series(deviation[informative])
-        # The cell mean (not median) keeps the small-sample correction exact;
-        # the few cells that straddle a root cause are outvoted by the MAD.
-        centre = values.groupby(cell).transform("mean").to_numpy()
-        sizes = np.bincount(cell)[cell]
-        usable = sizes >= 2
-        if not usable.any():
-            continue
-        residual = (values.to_numpy() - centre)[usable]
-        correction = np.sqrt(np.mean(sizes[usable] / (sizes[usable] - 1.0)))
-        estimates.append(1.4826 * float(np.median(np.abs(residual))) * correction)
-    if not estimates:
-        if not informative.any():
-            return NOISE_FLOOR
-        spread = 1.4826 * float(np.median(np.abs(deviation[informative])))
-        return max(spread, NOISE_FLOOR)
-    # The dimension least mixed up with root causes gives the cleanest estimate.
-    return float(max(min(estimates), NOISE_FLOOR))
+@dataclass(frozen=True)
+class NoiseModel:
+    """Variance of a leaf's relative change: ``constant + per_volume / predict``.
+
+    ``constant`` is the squared relative noise of a very large leaf;
+    ``per_volume / predict`` adds the Poisson-like noise of small ones (a
+    leaf of expected value ``v`` has relative variance ``per_volume / v`` on
+    top). ``reference_volume`` is the median expected value of the leaves.
+    """
+
+    constant: float
+    per_volume: float
+    reference_volume: float
+
+    def variance(self, predict: np.ndarray) -> np.ndarray:
+        """Relative noise variance of leaves of expected value ``predict``."""
+        safe = np.where(predict > 0, predict, 1.0)
+        with np.errstate(over="ignore"):
+            value = self.constant + self.per_volume / safe
+        return np.maximum(value, NOISE_FLOOR**2)
+
+    @property
+    def scale(self) -> float:
+        """Relative noise (standard deviation) of a leaf of median size."""
+        reference = np.array([self.reference_volume])
+        return float(np.sqrt(self.variance(reference)[0]))
+
+
+def _cell_codes(codes: np.ndarray, varied: int) -> np.ndarray:
+    """Group code per leaf: leaves sharing every dimension but ``varied``."""
+    others = [d for d in range(codes.shape[1]) if d != varied]
+    if not others:
+        return np.zeros(codes.shape[0], dtype=np.intp)
+    shape = tuple(int(codes[:, d].max()) + 1 for d in others)
+    flat = np.ravel_multi_index(tuple(codes[:, d] for d in others), shape)
+    if np.prod(shape, dtype=np.float64) <= DENSE_FACTOR * codes.shape[0] + 1024:
+        return np.asarray(flat, dtype=np.intp)
+    return np.unique(flat, return_inverse=True)[1].astype(np.intp)
+
+
+def _cell_residuals(
+    codes: np.ndarray, values: np.ndarray, prior: np.ndarray, varied: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Residuals from the cell mean, cells = leaves differing only in ``varied``.
+
+    Returns the residuals scaled for the cell size (``sqrt(n / (n - 1))``) and a
+    mask of the leaves in cells of at least two.
+    """
+    cell = _cell_codes(codes, varied)
+    weight_sum = np.bincount(cell, prior)
+    value_sum = np.bincount(cell, prior * values)
+    # A (precision-weighted) cell mean: the few cells that straddle a root
+    # cause are outvoted by the MAD below.
+    centre = value_sum[cell] / np.where(weight_sum > 0, weight_sum, 1.0)[cell]
+    sizes = np.bincount(cell)[cell].astype(np.float64)
+    usable = sizes >= 2
+    correction = np.sqrt(sizes / np.maximum(sizes - 1.0, 1.0))
+    return (values - centre) * correction, usable
+
+
+def _volume_bands(volume: np.ndarray, n_bands: int) -> np.ndarray:
+    edges = np.quantile(volume, np.linspace(0.0, 1.0, n_bands + 1)[1:-1])
+    return np.searchsorted(edges, volume, side="right")
+
+
+def _noise_model(
+    codes: np.ndarray, change: np.ndarray, predict: np.ndarray, *, size_aware: bool
+) -> NoiseModel:
+    """Fit ``constant + per_volume / predict`` to robust spreads per size band."""
+    positive = predict > 0
+    if positive.sum() < 2:
+        return NoiseModel(NOISE_FLOOR**2, 0.0, 1.0)
+    volume, values = predict[positive], change[positive]
+    reference = float(np.median(volume))
+    n_bands = NOISE_BANDS if size_aware and volume.size >= 20 * NOISE_BANDS else 1
+    band = _volume_bands(volume, n_bands)
+    prior = volume / (volume + reference)
+    spreads = np.full((codes.shape[1], n_bands), np.inf)
+    for varied in range(codes.shape[1]):
+        residual, usable = _cell_residuals(codes[positive], values, prior, varied)
+        for k in range(n_bands):
+            chosen = usable & (band == k)
+            if chosen.sum() >= 5:
+                spreads[varied, k] = 1.4826 * np.median(np.abs(residual[chosen]))
+    # Cells straddle a root cause only in the dimensions it fixes, so the
+    # least spread over dimensions is the cleanest estimate of each band.
+    variance = np.min(spreads, axis=0) ** 2
+    inverse = 1.0 / np.array([np.median(volume[band == k]) for k in range(n_bands)])
+    return _fit_noise(variance, inverse, reference)
+
+
+def _fit_noise(
+    variance: np.ndarray, inverse: np.ndarray, reference: float
+) -> NoiseModel:
+    finite = np.isfinite(variance)
+    if not finite.any():
+        return NoiseModel(NOISE_FLOOR**2, 0.0, reference)
+    variance, inverse = variance[finite], inverse[finite]
+    if variance.size == 1:
+        return NoiseModel(max(float(variance[0]), NOISE_FLOOR**2), 0.0, reference)
+    # Relative errors of the band variances are alike, so each equation is
+    # scaled by its own variance; both terms are kept non-negative.
+    scale = np.maximum(variance, NOISE_FLOOR**2)
+    design = np.column_stack([np.ones_like(inverse), inverse]) / scale[:, None]
+    (constant, per_volume), _ = optimize.nnls(design, variance / scale)
+    return NoiseModel(float(constant), float(per_volume), reference)
 
 
 @dataclass(frozen=True)
@@ -238,50 +325,74 @@ class _Scores:
 
 
 def _group_sums(
-    lattice: _Lattice, active: np.ndarray, weighted_dev: np.ndarray
+    lattice: _Lattice, weight: np.ndarray, weighted_change: np.ndarray
 ) -> dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]:
     sums = {}
     for dims, cuboid in lattice.cuboids.items():
-        total_weight = np.bincount(cuboid.group, active, minlength=cuboid.n_groups)
-        total_dev = np.bincount(cuboid.group, weighted_dev, minlength=cuboid.n_groups)
-        sums[dims] = (total_weight, total_dev)
+        total_weight = np.bincount(cuboid.group, weight, minlength=cuboid.n_groups)
+        total_change = np.bincount(
+            cuboid.group, weighted_change, minlength=cuboid.n_groups
+        )
+        sums[dims] = (total_weight, total_change)
     return sums
 
 
-def _gain(total_weight: np.ndarray, total_dev: np.ndarray) -> np.ndarray:
+def _remove_leaves(
+    lattice: _Lattice,
+    sums: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]],
+    removed: np.ndarray,
+    weight: np.ndarray,
+    weighted_change: np.ndarray,
+) -> None:
+    """Subtract the removed leaves from every cuboid's sums (cheaper than redoing)."""
+    for dims, cuboid in lattice.cuboids.items():
+        total_weight, total_change = sums[dims]
+        groups = cuboid.group[removed]
+        np.subtract.at(total_weight, groups, weight[removed])
+        np.subtract.at(total_change, groups, weighted_change[removed])
+        # Rounding must not leave a removed segment with a tiny weight.
+        total_weight[total_weight < 1e-9 * max(float(total_weight.max()), 1.0)] = 0.0
+
+
+def _gain(total_weight: np.ndarray, total_change: np.ndarray) -> np.ndarray:
     safe = np.where(total_weight > 0, total_weight, 1.0)
-    return np.where(total_weight > 0, total_dev**2 / safe, 0.0)
+    return np.where(total_weight > 0, total_change**2 / safe, 0.0)
+
+
+def _purity_limits(lattice: _Lattice) -> np.ndarray:
+    """``PURITY_SLACK`` times the chi-square quantile, by degrees of freedom."""
+    most = lattice.max_members
+    dof = np.arange(0, most + 1, dtype=np.float64)
+    limits: np.ndarray = PURITY_SLACK * stats.chi2.isf(PURITY_LEVEL, np.maximum(dof, 1))
+    return limits
 
 
 def _score_cuboid(
     dims: tuple[int, ...],
     lattice: _Lattice,
     sums: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]],
-    sigma: float,
     threshold: float,
+    limits: np.ndarray,
 ) -> _Scores:
-    total_weight, total_dev = sums[dims]
-    gain = _gain(total_weight, total_dev)
+    total_weight, total_change = sums[dims]
+    gain = _gain(total_weight, total_change)
     safe = np.where(total_weight > 0, total_weight, 1.0)
-    mean_dev = np.clip(total_dev / safe, -2.0, 2.0)
-    # The noise of s shrinks as the segment's change grows (see the module notes).
-    variance = (sigma * np.maximum(1.0 - mean_dev**2 / 4.0, 0.05)) ** 2
+    move = total_change / safe
+    # Noise is relative: leaves that moved by m carry (1 + m) times the noise.
+    variance = np.maximum(1.0 + move, MIN_LEVEL) ** 2
     zscore = gain / variance
     pure = zscore >= threshold
     for child_dims, parent_of_child in lattice.children[dims]:
-        child_weight, child_dev = sums[child_dims]
+        child_weight, child_change = sums[child_dims]
         between = np.bincount(
-            parent_of_child, _gain(child_weight, child_dev), minlength=len(gain)
+            parent_of_child, _gain(child_weight, child_change), minlength=len(gain)
         )
         between = np.maximum(between - gain, 0.0)
-        n_children = np.bincount(
-            parent_of_child, (child_weight > 0).astype(float), minlength=len(gain)
-        )
-        dof = np.maximum(n_children - 1.0, 1.0)
+        n_children = np.bincount(parent_of_child[child_weight > 0], minlength=len(gain))
         # Generous on purpose: a parent mixing moved and unmoved leaves exceeds
         # the noise by orders of magnitude, while a misjudged noise scale must not
         # break a true segment into its children.
-        limit = PURITY_SLACK * stats.chi2.isf(PURITY_LEVEL, dof)
+        limit = limits[np.maximum(n_children - 1, 1)]
         pure &= between / variance <= limit
     index = np.flatnonzero(total_weight > 0)
     return _Scores(
@@ -309,6 +420,22 @@ def _best_candidate(scores: list[_Scores]) -> tuple[_Scores, int] | None:
     return best
 
 
+def _check_options(max_depth: object, n_dims: int, min_share: object) -> None:
+    if isinstance(max_depth, bool) or not isinstance(max_depth, int | np.integer):
+        raise ParameterError(f"max_depth must be a whole number, got {max_depth!r}")
+    if not 1 <= max_depth <= n_dims:
+        raise ParameterError(
+            f"max_depth must be in 1..{n_dims} (the number of dimensions), "
+            f"got {max_depth!r}"
+        )
+    if (
+        isinstance(min_share, bool)
+        or not isinstance(min_share, int | float | np.floating | np.integer)
+        or not 0.0 <= float(min_share) < 1.0
+    ):
+        raise ParameterError(f"min_share must be a number in [0, 1), got {min_share!r}")
+
+
 def localize_root_causes(
     leaves: pd.DataFrame,
     dimensions: Sequence[str] | None = None,
@@ -316,6 +443,8 @@ def localize_root_causes(
     real: str = "real",
     predict: str = "predict",
     max_depth: int = 3,
+    min_share: float = MIN_SHARE,
+    size_aware: bool = True,
 ) -> Localization:
     """Find the smallest set of segments that explains the change of a leaf table.
 
@@ -333,6 +462,15 @@ def localize_root_causes(
     max_depth : int
         Deepest segment considered (number of fixed dimensions), 1 to
         ``len(dimensions)``.
+    min_share : float
+        Smallest share of the change a root cause must carry, in [0, 1): its
+        ``|real - predict|`` against the larger of the total's and the sum over
+        the root causes found (default 0.01). Smaller segments are significant
+        but not worth a casino manager's time; they stay in the candidates.
+    size_aware : bool
+        Model the noise as larger on small leaves (relative variance
+        ``a + b / predict``, fitted per size band) and weigh leaves by their
+        precision; with ``False`` every leaf has the same relative noise.
 
     Returns
     -------
@@ -356,13 +494,7 @@ def localize_root_causes(
         dimensions = [c for c in leaves.columns if c not in (real, predict)]
     dimensions = list(dimensions)
     _validate_leaves(leaves, dimensions, real, predict)
-    if isinstance(max_depth, bool) or not isinstance(max_depth, int | np.integer):
-        raise ParameterError(f"max_depth must be a whole number, got {max_depth!r}")
-    if not 1 <= max_depth <= len(dimensions):
-        raise ParameterError(
-            f"max_depth must be in 1..{len(dimensions)} (the number of dimensions), "
-            f"got {max_depth!r}"
-        )
+    _check_options(max_depth, len(dimensions), min_share)
 
     labels = []
     codes = np.empty((len(leaves), len(dimensions)), dtype=np.intp)
@@ -370,39 +502,50 @@ def localize_root_causes(
         codes[:, position], uniques = pd.factorize(leaves[name], sort=True)
         labels.append(np.asarray(uniques, dtype=object))
     sizes = np.array([len(u) for u in labels], dtype=np.intp)
-    real_values = leaves[real].to_numpy(dtype=np.float64)
-    predict_values = leaves[predict].to_numpy(dtype=np.float64)
-    return _search(
-        codes, sizes, labels, dimensions, real_values, predict_values, max_depth
+    values = _LeafValues(
+        real=leaves[real].to_numpy(dtype=np.float64),
+        predict=leaves[predict].to_numpy(dtype=np.float64),
+    )
+    lattice = _Lattice(codes, sizes, int(max_depth))
+    noise = _noise_model(
+        codes,
+        _relative_change(values.real, values.predict),
+        values.predict,
+        size_aware=size_aware,
+    )
+    chosen, first_scores = _search(lattice, values, noise)
+    chosen = _drop_small(chosen, lattice, values, float(min_share))
+    return _assemble(
+        chosen, first_scores, lattice, labels, dimensions, values, noise.scale
     )
 
 
+@dataclass(frozen=True)
+class _LeafValues:
+    real: np.ndarray
+    predict: np.ndarray
+
+
 def _search(
-    codes: np.ndarray,
-    sizes: np.ndarray,
-    labels: list[np.ndarray],
-    dimensions: list[str],
-    real: np.ndarray,
-    predict: np.ndarray,
-    max_depth: int,
-) -> Localization:
-    deviation = _leaf_deviation(real, predict)
-    weight = _leaf_weight(real, predict)
-    sigma = _noise_scale(codes, deviation, weight)
-    lattice = _Lattice(codes, sizes, max_depth)
+    lattice: _Lattice, values: _LeafValues, noise: NoiseModel
+) -> tuple[list[tuple[tuple[int, ...], int, float]], list[_Scores]]:
+    change = _relative_change(values.real, values.predict)
+    # Precision weights: a leaf counts by the inverse of its noise variance.
+    weight = np.where(values.predict > 0, 1.0 / noise.variance(values.predict), 0.0)
+    weighted_change = weight * change
     n_candidates = sum(lattice.cuboids[d].n_groups for d in lattice.candidates)
-    # Twice the Bonferroni quantile: the noise scale is itself an estimate and
+    # Twice the Bonferroni quantile: the noise model is itself an estimate and
     # real noise has heavier tails than the Gaussian the quantile assumes.
     bonferroni = stats.chi2.isf(SIGNIFICANCE / max(n_candidates, 1), 1)
     threshold = SIGNIFICANCE_SLACK * float(bonferroni)
 
-    active = weight.copy()
+    sums = _group_sums(lattice, weight, weighted_change)
+    limits = _purity_limits(lattice)
     chosen: list[tuple[tuple[int, ...], int, float]] = []
     first_scores: list[_Scores] | None = None
     while len(chosen) < MAX_ROOT_CAUSES:
-        sums = _group_sums(lattice, active, active * deviation)
         scores = [
-            _score_cuboid(dims, lattice, sums, sigma, threshold)
+            _score_cuboid(dims, lattice, sums, threshold, limits)
             for dims in lattice.candidates
         ]
         if first_scores is None:
@@ -413,11 +556,33 @@ def _search(
         score, position = best
         group = int(score.index[position])
         chosen.append((score.dims, group, float(score.zscore[position])))
-        active = np.where(lattice.cuboids[score.dims].group == group, 0.0, active)
+        removed = np.flatnonzero(lattice.cuboids[score.dims].group == group)
+        _remove_leaves(lattice, sums, removed, weight, weighted_change)
+    return chosen, first_scores or []
 
-    return _assemble(
-        chosen, first_scores or [], lattice, labels, dimensions, real, predict, sigma
-    )
+
+def _drop_small(
+    chosen: list[tuple[tuple[int, ...], int, float]],
+    lattice: _Lattice,
+    values: _LeafValues,
+    min_share: float,
+) -> list[tuple[tuple[int, ...], int, float]]:
+    """Keep the root causes that carry at least ``min_share`` of the change."""
+    if not chosen or min_share <= 0:
+        return chosen
+    moves = []
+    for dims, group, _ in chosen:
+        mask = lattice.cuboids[dims].group == group
+        moves.append(abs(float(values.real[mask].sum() - values.predict[mask].sum())))
+    total = abs(float(values.real.sum() - values.predict.sum()))
+    # Root causes moving in opposite directions can cancel in the total, so the
+    # sum of their own moves is the reference too.
+    reference = max(total, sum(moves))
+    return [
+        row
+        for row, move in zip(chosen, moves, strict=True)
+        if move >= min_share * reference
+    ]
 
 
 def _assemble(
@@ -426,21 +591,27 @@ def _assemble(
     lattice: _Lattice,
     labels: list[np.ndarray],
     dimensions: list[str],
-    real: np.ndarray,
-    predict: np.ndarray,
+    values: _LeafValues,
     sigma: float,
 ) -> Localization:
+    real, predict = values.real, values.predict
     rows = []
     picked = {(dims, group) for dims, group, _ in chosen}
     for dims, group, zscore in chosen:
         rows.append((dims, group, zscore, True))
     others = []
+    keep = N_OTHER_CANDIDATES + len(picked)
     for score in first_scores:
-        for position, group in enumerate(score.index):
-            if (score.dims, int(group)) not in picked:
-                others.append((score.dims, int(group), float(score.zscore[position])))
+        # Only each cuboid's strongest few can reach the overall top.
+        top = np.argsort(-score.zscore, kind="stable")[:keep]
+        for position in top:
+            group = int(score.index[position])
+            if (score.dims, group) not in picked:
+                others.append((score.dims, group, float(score.zscore[position])))
     others.sort(key=lambda row: (-row[2], len(row[0])))
-    rows.extend((dims, group, z, False) for dims, group, z in others[:20])
+    rows.extend(
+        (dims, group, z, False) for dims, group, z in others[:N_OTHER_CANDIDATES]
+    )
 
     records = []
     for dims, group, zscore, is_root in rows:

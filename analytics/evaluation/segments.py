@@ -7,22 +7,24 @@ group of cases is ``2 TP / (2 TP + FP + FN)`` with the counts summed over its
 cases (METHOD.md section 3), as in the Squeeze and RiskLoc papers.
 
 Cases come from :func:`analytics.synthetic.cube.generate_cube_case`, one group
-per *setting* (depth of the injected segments 1..3 x number of them 1..3).
+per *setting* (depth of the injected segments 1..3 x number of them 1..3), at
+one named difficulty (``"easy"``, ``"standard"``, ``"hard"``).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analytics._segments import localize_root_causes, ratio_leaf_values
 from analytics.errors import ParameterError
-from analytics.synthetic.cube import CubeCase, generate_cube_case
+from analytics.synthetic.cube import CubeCase, CubeDifficulty, generate_cube_case
 
 __all__ = [
     "SETTINGS",
@@ -51,6 +53,8 @@ class CaseScore:
 
     seed: int
     kind: str
+    difficulty: str
+    noise_level: float
     depth: int
     n_root_causes: int
     n_leaves: int
@@ -92,11 +96,14 @@ def f1_score(tp: int, fp: int, fn: int) -> float:
     return 2 * tp / denominator if denominator else math.nan
 
 
-def localize_case(case: CubeCase, *, max_depth: int = 3) -> tuple[str, ...]:
+def localize_case(
+    case: CubeCase, *, max_depth: int = 3, **options: Any
+) -> tuple[str, ...]:
     """Run the localization on one generated case and return its segments.
 
     A ratio case goes through :func:`analytics._segments.ratio_leaf_values`,
-    the conversion :func:`analytics.rank_segments` uses.
+    the conversion :func:`analytics.rank_segments` uses. ``options`` go to
+    :func:`analytics._segments.localize_root_causes` (e.g. ``min_share``).
     """
     leaves = case.leaves
     dimensions = list(case.dimensions)
@@ -105,7 +112,8 @@ def localize_case(case: CubeCase, *, max_depth: int = 3) -> tuple[str, ...]:
             *(leaves[c].to_numpy(dtype=np.float64) for c in RATIO_COLUMNS)
         )
         leaves = leaves[dimensions].assign(real=real, predict=predict)
-    return localize_root_causes(leaves, dimensions, max_depth=max_depth).root_causes
+    found = localize_root_causes(leaves, dimensions, max_depth=max_depth, **options)
+    return found.root_causes
 
 
 def _case_seed(seed: int, setting: int, index: int) -> int:
@@ -119,6 +127,8 @@ def evaluate_segments(
     ratio: bool = False,
     seed: int = 0,
     settings: Sequence[tuple[int, int]] = SETTINGS,
+    difficulty: str | CubeDifficulty = "standard",
+    options: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Generate and score cases, one row per case.
 
@@ -134,6 +144,10 @@ def evaluate_segments(
         Base seed; case seeds are derived from it, the setting and the index.
     settings : sequence of (depth, n_root_causes)
         The settings to run; default depth 1..3 x 1..3 root causes.
+    difficulty : str or CubeDifficulty
+        How hard the cases are (see :data:`analytics.synthetic.cube.DIFFICULTIES`).
+    options : mapping, optional
+        Keyword options for the localizer (e.g. ``{"min_share": 0.0}``).
 
     Returns
     -------
@@ -155,14 +169,17 @@ def evaluate_segments(
                 n_root_causes=count,
                 depth=depth,
                 ratio=ratio,
+                difficulty=difficulty,
             )
             started = time.perf_counter()
-            predicted = localize_case(case)
+            predicted = localize_case(case, **dict(options or {}))
             seconds = time.perf_counter() - started
             tp, fp, fn = count_matches(predicted, case.root_causes)
             score = CaseScore(
                 seed=case_seed,
                 kind=case.kind,
+                difficulty=case.difficulty,
+                noise_level=case.noise_level,
                 depth=depth,
                 n_root_causes=count,
                 n_leaves=len(case.leaves),
