@@ -74,7 +74,7 @@ __all__ = [
 
 # Dates per vectorized block: bounds the (dates x window x metrics) temporaries to
 # a few tens of MB for 100 metrics, whatever the length of the range.
-BLOCK_DATES = 64
+BLOCK_DATES = 16
 _V = TypeVar("_V")
 _TIE_DIGITS = 9
 

@@ -1,0 +1,1 @@
+"""Speed benchmarks of casino-explain: ``python -m benchmarks`` (or ``make bench``)."""
