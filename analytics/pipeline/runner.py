@@ -274,8 +274,25 @@ def _explain_one(
         )
         outcome.record_failure(f"{casino}/{kpi}", err)
         return
-    outcome.rows_written += writer.write_answer(explanation, run_id=run_id)
+    try:
+        outcome.rows_written += writer.write_answer(explanation, run_id=run_id)
+    except Exception as err:
+        # The write rolled back (e.g. the connection dropped): close the run as
+        # failed so it does not stay 'running', then let the task fail and retry.
+        log.error("casino %s, %s, %s: write failed: %s", casino, date_target, kpi, err)
+        _close_failed_run(writer, run_id, err)
+        raise
     outcome.succeeded += 1
+
+
+def _close_failed_run(writer: ReportWriter, run_id: str, err: BaseException) -> None:
+    try:
+        writer.finish_run(
+            run_id, status="failed", message=f"{type(err).__name__}: {err}"
+        )
+    except Exception:
+        # The database is gone altogether; the original error is what matters.
+        log.exception("could not record run %s as failed", run_id)
 
 
 def backfill_chunk(
