@@ -42,7 +42,10 @@ BACKFILL_DAG_ID = "casino_backfill_explanations"
 _DEFAULT_ARGS = {
     "owner": "casino-analytics",
     "retries": 2,
+    # 5 min, then 10: a database restart or failover gets time to finish.
     "retry_delay": dt.timedelta(minutes=5),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": dt.timedelta(minutes=30),
 }
 
 
