@@ -168,11 +168,16 @@ def prepare_daily_frame(
     check_columns(frame, key_cols, role="dimension")
     check_columns(frame, numeric_cols, role=role)
 
-    clean = pd.DataFrame({date_col: _as_dates(frame[date_col], date_col=date_col)})
+    # Built as one dict so that a wide table of a hundred metrics becomes one
+    # consolidated frame instead of a hundred inserted columns.
+    columns: dict[str, pd.Series] = {
+        date_col: _as_dates(frame[date_col], date_col=date_col)
+    }
     for key in key_cols:
-        clean[key] = frame[key].astype("string").fillna("(missing)").astype(object)
+        columns[key] = frame[key].astype("string").fillna("(missing)").astype(object)
     for column in numeric_cols:
-        clean[column] = _as_numeric(frame, column, role=role)
+        columns[column] = _as_numeric(frame, column, role=role)
+    clean = pd.DataFrame(columns)
 
     keys = [date_col, *key_cols]
     duplicated = clean.duplicated(subset=keys, keep=False)
