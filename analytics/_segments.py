@@ -41,7 +41,12 @@ import numpy as np
 import pandas as pd
 
 from analytics._frames import DateWindow, prepare_daily_frame, resolve_window
-from analytics._segments_search import Localization, localize_root_causes
+from analytics._segments_search import (
+    MIN_SHARE,
+    Localization,
+    check_min_share,
+    localize_root_causes,
+)
 from analytics.errors import ColumnError, DegenerateInputWarning, ParameterError
 
 __all__ = [
@@ -301,6 +306,7 @@ def rank_segments(
     max_depth: int | None = None,
     numerator: str | None = None,
     denominator: str | None = None,
+    min_share: float = MIN_SHARE,
 ) -> RankSegmentsResult:
     """Break down the KPI's change by segment and find its root causes.
 
@@ -327,6 +333,11 @@ def rank_segments(
     numerator, denominator : str, optional
         Additive columns of a ratio KPI (hold: actual_win / coin_in). Both or
         neither; denominators must not be negative.
+    min_share : float
+        Smallest share of the change a root cause must carry, in [0, 1)
+        (default 0.01): a segment whose own change is below ``min_share``
+        times the larger of the total change and the root causes' summed
+        changes is not reported as a root cause, however significant.
 
     Returns
     -------
@@ -366,6 +377,7 @@ def rank_segments(
         numerator=numerator,
         denominator=denominator,
     )
+    min_share = check_min_share(min_share)
     dims = [str(d) for d in dimensions]
     clean = prepare_daily_frame(
         frame, date_col=date_col, numeric_cols=measures, key_cols=dims, role="measure"
@@ -387,6 +399,7 @@ def rank_segments(
         "date_target": window.target.date().isoformat(),
         "date_base": window.base.date().isoformat(),
         "max_depth": int(max_depth),
+        "min_share": min_share,
         "numerator": numerator,
         "denominator": denominator,
     }
@@ -403,10 +416,15 @@ def _localize(
     dims: list[str],
     real: np.ndarray,
     predict: np.ndarray,
-    max_depth: int,
+    parameters: dict[str, Any],
 ) -> Localization:
     aligned = leaves[dims].assign(real=real, predict=predict)
-    return localize_root_causes(aligned, dims, max_depth=max_depth)
+    return localize_root_causes(
+        aligned,
+        dims,
+        max_depth=int(parameters["max_depth"]),
+        min_share=float(parameters["min_share"]),
+    )
 
 
 def _segment_masks(leaves: pd.DataFrame, keys: pd.Series) -> list[np.ndarray]:
@@ -454,7 +472,7 @@ def _rank_additive(
     _did_not_move_note(total_delta, notes, metric)
 
     breakdown = _additive_breakdown(leaves, dims, metric, total_delta, notes)
-    found = _localize(leaves, dims, target, base, int(parameters["max_depth"]))
+    found = _localize(leaves, dims, target, base, parameters)
     table = found.candidates.rename(
         columns={"predict": "value_base", "real": "value_target"}
     )
@@ -569,7 +587,7 @@ def _rank_ratio(
     real, predict = ratio_leaf_values(
         *(leaves[c].to_numpy(dtype=np.float64) for c in totals.columns)
     )
-    found = _localize(leaves, dims, real, predict, int(parameters["max_depth"]))
+    found = _localize(leaves, dims, real, predict, parameters)
     table = _ratio_table(found, leaves, totals, num, den, floor_base, target_den)
     table["share_of_change"] = _share(table["contribution"].to_numpy(), total_delta)
     kpi = {

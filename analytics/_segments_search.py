@@ -4,33 +4,39 @@ A leaf is one combination of all dimension values, with an expected value
 (``predict``, the base day) and an observed one (``real``, the target day). The
 search looks for the smallest set of segments (some dimensions fixed, the rest
 free) whose leaves, and only whose leaves, moved, each by one common relative
-amount. The design, in four steps:
+amount. The design, in five steps:
 
-1. **Leaf deviation.** ``s = 2 (real - predict) / (|real| + |predict|)``, the
-   symmetric relative change, bounded in [-2, 2] so that leaves appearing from
-   or falling to zero stay finite. A leaf that moves by the relative amount
-   ``x`` with relative noise of standard deviation ``sigma`` has
-   ``s = 2x / (2 + x)`` and noise ``sigma (1 - s**2 / 4)``. Each leaf carries a
-   precision weight ``w = v / (v + v_ref)``, ``v`` its mean volume and
-   ``v_ref`` the 5th percentile of the volumes: large leaves count fully, the
-   tiniest ones (whose relative change is mostly chance) count less.
-2. **Noise scale.** ``sigma`` is estimated robustly from neighbours: leaves
-   that differ in one dimension only share their root-cause status almost
-   always, so the spread of ``s`` around the mean of its neighbourhood
-   (median absolute deviation, per dimension, least over dimensions) measures
-   the noise even when many leaves are anomalous.
+1. **Leaf change.** ``x = (real - predict) / predict`` for leaves with
+   ``predict > 0`` (others carry no weight), capped at +-10. A leaf of a
+   segment that moved by ``m`` has ``x = m + (1 + m) e``, ``e`` its relative
+   noise.
+2. **Noise model.** On a casino floor (and in most cubes) small leaves are far
+   noisier than large ones, so the relative noise is measured per size band:
+   the leaves are split into ten bands (deciles of ``predict``), and in each
+   the spread of ``x`` around its neighbourhood (leaves differing in one
+   dimension only, which share their root-cause status almost always) is
+   measured by the MAD, per dimension, least over dimensions. Between bands
+   the variance is interpolated in log-log space (where a Poisson-like
+   ``1 / predict`` law is a line). Each leaf then counts by its precision
+   ``w = 1 / variance``: a tiny leaf that doubles by chance cannot make a
+   segment.
 3. **Candidates.** Every segment up to ``max_depth`` is scored by the weighted
-   least-squares gain of giving it its own change, ``gain = (sum w s)**2 /
-   sum w``, in units of its noise variance. A segment is *significant* when its
-   gain beats twice the chi-square(1) quantile at 1 % after a Bonferroni
-   correction over all candidates, and *pure* when splitting it by any further
-   dimension explains no more than noise would (between-child sum of squares
-   below twice its chi-square quantile at 1e-4): an ancestor mixing moved and
-   unmoved leaves fails, the true segment and its descendants pass, and among
-   those the true segment has the largest gain.
-4. **Greedy cover.** The pure, significant segment with the largest gain is
-   taken (ties to the shallower), its leaves are removed, and the search
-   repeats until no segment qualifies.
+   least-squares gain of giving it its own change, ``gain = (sum w x)**2 /
+   sum w``; under the noise model and no move it is chi-square(1). A segment
+   is *significant* when it beats twice the chi-square(1) quantile at 1 %
+   after a Bonferroni correction over all candidates, and *pure* when
+   splitting it by any further dimension explains no more than noise would
+   (between-child sum of squares, divided by ``(1 + m)**2`` for the segment's
+   move ``m`` since relative noise scales with the level, below twice its
+   chi-square quantile at 1e-4): an ancestor mixing moved and unmoved leaves
+   fails, the true segment and its descendants pass, and among those the true
+   segment has the largest score.
+4. **Greedy cover.** The pure, significant segment with the largest score is
+   taken (ties to the shallower), its leaves are removed from every cuboid's
+   sums, and the search repeats until no segment qualifies.
+5. **Minimum share.** A root cause whose own change ``|real - predict|`` is
+   below ``min_share`` (default 1 %) of the larger of the total change and
+   the root causes' summed changes is dropped: significant but immaterial.
 
 Everything is vectorised with integer group codes and ``numpy.bincount``.
 """
@@ -43,12 +49,19 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import stats
 
 from analytics._frames import check_columns
 from analytics.errors import ColumnError, DuplicateKeyError, InputError, ParameterError
 
-__all__ = ["Localization", "NoiseModel", "localize_root_causes", "segment_string"]
+__all__ = [
+    "MIN_SHARE",
+    "Localization",
+    "NoiseModel",
+    "check_min_share",
+    "localize_root_causes",
+    "segment_string",
+]
 
 SIGNIFICANCE = 0.01
 SIGNIFICANCE_SLACK = 2.0
@@ -58,7 +71,7 @@ MAX_ROOT_CAUSES = 10
 NOISE_FLOOR = 1e-3
 # Size bands of the noise model (quantiles of the expected leaf value).
 NOISE_BANDS = 10
-# A segment falling by more than 95 % is scored as if it fell by 95 %.
+# The purity test treats a fall of more than 95 % as a fall of 95 %.
 MIN_LEVEL = 0.05
 MIN_SHARE = 0.01
 # Segments listed besides the root causes.
@@ -208,24 +221,29 @@ def _relative_change(real: np.ndarray, predict: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class NoiseModel:
-    """Variance of a leaf's relative change: ``constant + per_volume / predict``.
+    """Variance of a leaf's relative change as a function of its expected value.
 
-    ``constant`` is the squared relative noise of a very large leaf;
-    ``per_volume / predict`` adds the Poisson-like noise of small ones (a
-    leaf of expected value ``v`` has relative variance ``per_volume / v`` on
-    top). ``reference_volume`` is the median expected value of the leaves.
+    Measured in size bands: ``volumes`` are the bands' median expected values
+    (increasing), ``variances`` the relative noise variance measured in each.
+    Between bands the variance is interpolated linearly in log-log space (a
+    Poisson-like ``1 / volume`` law is a straight line there); beyond the first
+    and last band it stays flat. ``reference_volume`` is the median expected
+    value of all leaves.
     """
 
-    constant: float
-    per_volume: float
+    volumes: tuple[float, ...]
+    variances: tuple[float, ...]
     reference_volume: float
 
     def variance(self, predict: np.ndarray) -> np.ndarray:
         """Relative noise variance of leaves of expected value ``predict``."""
-        safe = np.where(predict > 0, predict, 1.0)
-        with np.errstate(over="ignore"):
-            value = self.constant + self.per_volume / safe
-        return np.maximum(value, NOISE_FLOOR**2)
+        floor = NOISE_FLOOR**2
+        log_variance = np.log(np.maximum(np.asarray(self.variances), floor))
+        if len(self.volumes) == 1:
+            return np.full(np.shape(predict), float(np.exp(log_variance[0])))
+        safe = np.where(predict > 0, predict, self.volumes[0])
+        value = np.interp(np.log(safe), np.log(np.asarray(self.volumes)), log_variance)
+        return np.maximum(np.exp(value), floor)
 
     @property
     def scale(self) -> float:
@@ -274,13 +292,13 @@ def _volume_bands(volume: np.ndarray, n_bands: int) -> np.ndarray:
 def _noise_model(
     codes: np.ndarray, change: np.ndarray, predict: np.ndarray, *, size_aware: bool
 ) -> NoiseModel:
-    """Fit ``constant + per_volume / predict`` to robust spreads per size band."""
+    """Measure the relative noise per size band from neighbourhood residuals."""
     positive = predict > 0
     if positive.sum() < 2:
-        return NoiseModel(NOISE_FLOOR**2, 0.0, 1.0)
+        return NoiseModel((1.0,), (NOISE_FLOOR**2,), 1.0)
     volume, values = predict[positive], change[positive]
     reference = float(np.median(volume))
-    n_bands = NOISE_BANDS if size_aware and volume.size >= 20 * NOISE_BANDS else 1
+    n_bands = NOISE_BANDS if size_aware and volume.size >= 50 * NOISE_BANDS else 1
     band = _volume_bands(volume, n_bands)
     prior = volume / (volume + reference)
     spreads = np.full((codes.shape[1], n_bands), np.inf)
@@ -292,26 +310,17 @@ def _noise_model(
                 spreads[varied, k] = 1.4826 * np.median(np.abs(residual[chosen]))
     # Cells straddle a root cause only in the dimensions it fixes, so the
     # least spread over dimensions is the cleanest estimate of each band.
-    variance = np.min(spreads, axis=0) ** 2
-    inverse = 1.0 / np.array([np.median(volume[band == k]) for k in range(n_bands)])
-    return _fit_noise(variance, inverse, reference)
-
-
-def _fit_noise(
-    variance: np.ndarray, inverse: np.ndarray, reference: float
-) -> NoiseModel:
-    finite = np.isfinite(variance)
-    if not finite.any():
-        return NoiseModel(NOISE_FLOOR**2, 0.0, reference)
-    variance, inverse = variance[finite], inverse[finite]
-    if variance.size == 1:
-        return NoiseModel(max(float(variance[0]), NOISE_FLOOR**2), 0.0, reference)
-    # Relative errors of the band variances are alike, so each equation is
-    # scaled by its own variance; both terms are kept non-negative.
-    scale = np.maximum(variance, NOISE_FLOOR**2)
-    design = np.column_stack([np.ones_like(inverse), inverse]) / scale[:, None]
-    (constant, per_volume), _ = optimize.nnls(design, variance / scale)
-    return NoiseModel(float(constant), float(per_volume), reference)
+    spread = np.min(spreads, axis=0)
+    medians = np.array([np.median(volume[band == k]) for k in range(n_bands)])
+    measured = np.isfinite(spread) & (medians > 0)
+    if not measured.any():
+        fallback = 1.4826 * float(np.median(np.abs(values)))
+        return NoiseModel((reference,), (max(fallback, NOISE_FLOOR) ** 2,), reference)
+    return NoiseModel(
+        volumes=tuple(float(v) for v in medians[measured]),
+        variances=tuple(float(v) ** 2 for v in spread[measured]),
+        reference_volume=reference,
+    )
 
 
 @dataclass(frozen=True)
@@ -378,10 +387,14 @@ def _score_cuboid(
     gain = _gain(total_weight, total_change)
     safe = np.where(total_weight > 0, total_weight, 1.0)
     move = total_change / safe
-    # Noise is relative: leaves that moved by m carry (1 + m) times the noise.
-    variance = np.maximum(1.0 + move, MIN_LEVEL) ** 2
-    zscore = gain / variance
+    # Significance is judged under the null (no move), so the gain itself is
+    # the chi-square score; dividing it by (1 + m)**2 would let a tiny leaf
+    # that fell to 0 by chance look like a certain fall.
+    zscore = gain
     pure = zscore >= threshold
+    # Within a moved segment the leaves carry (1 + m) times the noise, which
+    # the purity test must allow for (a 90 % fall leaves a tenth of it).
+    variance = np.maximum(1.0 + move, MIN_LEVEL) ** 2
     for child_dims, parent_of_child in lattice.children[dims]:
         child_weight, child_change = sums[child_dims]
         between = np.bincount(
@@ -428,12 +441,24 @@ def _check_options(max_depth: object, n_dims: int, min_share: object) -> None:
             f"max_depth must be in 1..{n_dims} (the number of dimensions), "
             f"got {max_depth!r}"
         )
+    check_min_share(min_share)
+
+
+def check_min_share(min_share: object) -> float:
+    """Return ``min_share`` as a float, or raise ParameterError unless in [0, 1).
+
+    Examples
+    --------
+    >>> check_min_share(0.05)
+    0.05
+    """
     if (
         isinstance(min_share, bool)
         or not isinstance(min_share, int | float | np.floating | np.integer)
         or not 0.0 <= float(min_share) < 1.0
     ):
         raise ParameterError(f"min_share must be a number in [0, 1), got {min_share!r}")
+    return float(min_share)
 
 
 def localize_root_causes(

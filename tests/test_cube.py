@@ -10,7 +10,14 @@ import pytest
 from numpy.testing import assert_allclose
 
 from analytics.errors import ParameterError
-from analytics.synthetic.cube import generate_cube_case, segment_mask
+from analytics.synthetic.cube import (
+    DIFFICULTIES,
+    CubeDifficulty,
+    generate_cube_case,
+    leaf_noise_sd,
+    resolve_difficulty,
+    segment_mask,
+)
 
 SEGMENT = re.compile(r"^[a-e]=[a-e]\d+(&[a-e]=[a-e]\d+)*$")
 
@@ -67,8 +74,11 @@ def test_root_causes_are_disjoint_at_the_asked_depth(depth: int, count: int) -> 
     assert int(np.sum(masks, axis=0).max()) == 1
 
 
-def test_root_cause_leaves_move_by_one_relative_amount() -> None:
-    case = generate_cube_case(9, n_leaves=4000, noise_level=0.0, n_root_causes=2)
+@pytest.mark.parametrize("difficulty", sorted(DIFFICULTIES))
+def test_root_cause_leaves_move_by_one_relative_amount(difficulty: str) -> None:
+    case = generate_cube_case(
+        9, n_leaves=4000, noise_level=0.0, n_root_causes=2, difficulty=difficulty
+    )
     leaves = case.leaves[case.leaves["predict"] > 0]
     ratio = (leaves["real"] / leaves["predict"]).to_numpy()
     outside = np.ones(len(leaves), dtype=bool)
@@ -77,7 +87,8 @@ def test_root_cause_leaves_move_by_one_relative_amount() -> None:
         assert_allclose(ratio[mask], 1.0 + magnitude)
         outside &= ~mask
     assert_allclose(ratio[outside], 1.0)
-    assert all(0.2 <= abs(m) <= 0.95 for m in case.magnitudes)
+    low, high = DIFFICULTIES[difficulty].magnitude_range
+    assert all(low <= abs(m) <= min(high, 0.95) for m in case.magnitudes)
 
 
 def test_noise_touches_every_leaf() -> None:
@@ -117,3 +128,108 @@ def test_ratio_case_moves_the_ratio_not_only_the_volume() -> None:
 def test_bad_parameters(options: dict[str, object], message: str) -> None:
     with pytest.raises(ParameterError, match=re.escape(message)):
         generate_cube_case(1, **options)  # type: ignore[arg-type]
+
+
+def test_default_difficulty_is_standard() -> None:
+    case = generate_cube_case(3, n_leaves=2000)
+    assert case.difficulty == "standard"
+    assert 0.0 <= case.noise_level <= 0.25
+
+
+@pytest.mark.parametrize("difficulty", sorted(DIFFICULTIES))
+def test_drawn_parameters_stay_in_the_difficulty(difficulty: str) -> None:
+    setting = DIFFICULTIES[difficulty]
+    for seed in range(8):
+        case = generate_cube_case(seed, n_leaves=2000, difficulty=difficulty)
+        assert setting.noise_range[0] <= case.noise_level <= setting.noise_range[1]
+        extra = case.noise_level if setting.magnitude_plus_noise else 0.0
+        low, high = (bound + extra for bound in setting.magnitude_range)
+        assert all(low - 1e-12 <= abs(m) <= high + 1e-12 for m in case.magnitudes)
+
+
+def test_easy_setting_has_equal_noise_on_every_leaf() -> None:
+    case = generate_cube_case(5, n_leaves=20_000, noise_level=0.1, difficulty="easy")
+    leaves = case.leaves[case.leaves["predict"] > 0].copy()
+    for segment in case.root_causes:
+        leaves = leaves[~segment_mask(leaves, segment)]
+    relative = (leaves["real"] / leaves["predict"] - 1.0).to_numpy()
+    small = (leaves["predict"] < leaves["predict"].quantile(0.2)).to_numpy()
+    large = (leaves["predict"] > leaves["predict"].quantile(0.8)).to_numpy()
+    assert_allclose(relative[small].std(), 0.1, rtol=0.1)
+    assert_allclose(relative[large].std(), 0.1, rtol=0.1)
+
+
+def test_standard_setting_makes_small_leaves_noisier() -> None:
+    case = generate_cube_case(5, n_leaves=20_000, noise_level=0.1)
+    leaves = case.leaves[case.leaves["predict"] > 0].copy()
+    for segment in case.root_causes:
+        leaves = leaves[~segment_mask(leaves, segment)]
+    relative = (leaves["real"] / leaves["predict"] - 1.0).to_numpy()
+    large = (leaves["predict"] > leaves["predict"].quantile(0.9)).to_numpy()
+    small = (leaves["predict"] < leaves["predict"].quantile(0.01)).to_numpy()
+    # The largest tenth sits between 1/4 and 1/sqrt(about 3) of the median's noise.
+    assert 0.025 < relative[large].std() < 0.07
+    # The smallest leaves hit the clip: 3 x 10 %, less what clipping at 0 removes.
+    assert 0.2 < relative[small].std() < 0.31
+
+
+def test_leaf_noise_sd_by_hand() -> None:
+    base = np.array([0.0, 1.0, 25.0, 100.0, 400.0, 1e6])  # median of positives 100
+    hetero = leaf_noise_sd(base, 0.1, heteroscedastic=True)
+    assert_allclose(hetero, [0.3, 0.3, 0.2, 0.1, 0.05, 0.025])
+    equal = leaf_noise_sd(base, 0.1, heteroscedastic=False)
+    assert_allclose(equal, 0.1)
+    clipped = leaf_noise_sd(base, 0.1, heteroscedastic=True, clip=(0.5, 1.5))
+    assert_allclose(clipped, [0.15, 0.15, 0.15, 0.1, 0.05, 0.05])
+
+
+def test_easy_setting_reproduces_the_first_generator() -> None:
+    # The first generator drew 0..8 % noise and 20..80 % + noise moves; easy
+    # keeps its random stream, so these figures are the first generator's.
+    # Figures recorded from the first generator (commit 3cd867a), seed 7.
+    case = generate_cube_case(7, n_leaves=2000, difficulty="easy")
+    assert case.label == "a=a4;a=a3&b=b3&c=c1"
+    assert_allclose(case.magnitudes, [0.8198230037756777, 0.6125347518347972])
+    assert_allclose(case.noise_level, 0.07177710407756605)
+    assert_allclose(case.leaves["real"].sum(), 317610.2810389054)
+
+
+def test_custom_difficulty() -> None:
+    setting = CubeDifficulty(
+        name="quiet",
+        noise_range=(0.0, 0.0),
+        heteroscedastic=False,
+        magnitude_range=(0.5, 0.5),
+        magnitude_plus_noise=False,
+        zero_rate_range=(0.0, 0.0),
+    )
+    case = generate_cube_case(2, n_leaves=2000, n_root_causes=1, difficulty=setting)
+    assert case.difficulty == "quiet"
+    assert case.noise_level == 0.0
+    assert_allclose(np.abs(case.magnitudes), [0.5])
+    assert (case.leaves["predict"] > 0).all()
+
+
+@pytest.mark.parametrize(
+    ("difficulty", "message"),
+    [
+        ("medium", "difficulty must be one of ['easy', 'hard', 'standard']"),
+        (
+            CubeDifficulty("bad", (0.3, 0.1), True, (0.1, 0.2), True, (0.0, 0.1)),
+            "CubeDifficulty.noise_range must be (low, high)",
+        ),
+        (
+            CubeDifficulty("bad", (0.0, 0.1), True, (0.1, 0.2), True, (0.0, 0.95)),
+            "CubeDifficulty.zero_rate_range must be (low, high)",
+        ),
+    ],
+    ids=["unknown-name", "noise-reversed", "zero-rate-too-high"],
+)
+def test_bad_difficulty(difficulty: object, message: str) -> None:
+    with pytest.raises(ParameterError, match=re.escape(message)):
+        generate_cube_case(1, n_leaves=2000, difficulty=difficulty)  # type: ignore[arg-type]
+
+
+def test_resolve_difficulty_passes_a_setting_through() -> None:
+    assert resolve_difficulty(DIFFICULTIES["hard"]) is DIFFICULTIES["hard"]
+    assert resolve_difficulty("easy").heteroscedastic is False

@@ -21,6 +21,7 @@ from analytics._segments import (
     ratio_leaf_values,
     surprise_terms,
 )
+from analytics._segments_search import NoiseModel
 from analytics.errors import (
     ColumnError,
     DateError,
@@ -193,6 +194,89 @@ class TestRootCauses:
         case = generate_cube_case(22, n_leaves=3000, n_root_causes=1, depth=1)
         found = localize_root_causes(case.leaves, max_depth=2)
         assert found.root_causes == case.root_causes
+
+
+def _mixed_floor(seed: int) -> pd.DataFrame:
+    """10 x 10 x 10 leaves: c=c0 tiny (volume about 1, 50 % noise), the rest
+    large (about 1000, 2 % noise); b=b3 falls by 30 %."""
+    rng = np.random.default_rng(seed)
+    leaves = pd.MultiIndex.from_product(
+        [[f"{name}{i}" for i in range(10)] for name in "abc"], names=list("abc")
+    ).to_frame(index=False)
+    tiny = (leaves["c"] == "c0").to_numpy()
+    predict = np.where(tiny, 1.0, 1000.0) * rng.uniform(0.8, 1.2, len(leaves))
+    noise = rng.normal(0.0, 1.0, len(leaves)) * np.where(tiny, 0.5, 0.02)
+    real = np.maximum(predict * (1.0 + noise), 0.0)
+    real[(leaves["b"] == "b3").to_numpy()] *= 0.7
+    return leaves.assign(real=real, predict=predict)
+
+
+class TestNoiseAndShare:
+    @pytest.mark.parametrize("seed", range(4), ids=lambda s: f"seed{s}")
+    def test_size_aware_ignores_noisy_tiny_leaves(self, seed: int) -> None:
+        found = localize_root_causes(_mixed_floor(seed), min_share=0.0)
+        assert found.root_causes == ("b=b3",)
+
+    @pytest.mark.parametrize("seed", range(4), ids=lambda s: f"seed{s}")
+    def test_one_noise_level_reports_tiny_leaves(self, seed: int) -> None:
+        found = localize_root_causes(
+            _mixed_floor(seed), min_share=0.0, size_aware=False
+        )
+        assert any(segment.endswith("c=c0") for segment in found.root_causes)
+
+    def test_min_share_drops_an_immaterial_segment(self) -> None:
+        leaves = _mixed_floor(0)
+        moved = ((leaves["a"] == "a1") & (leaves["b"] == "b5")).to_numpy()
+        # 9 large leaves (and a tiny one) rise 10 %: about 900 of a change near
+        # 28,000, so a share near 3 %.
+        leaves.loc[moved, "real"] = leaves.loc[moved, "predict"] * 1.1
+        kept = localize_root_causes(leaves, min_share=0.0).root_causes
+        assert set(kept) == {"b=b3", "a=a1&b=b5"}
+        assert localize_root_causes(leaves, min_share=0.05).root_causes == ("b=b3",)
+
+    def test_noise_model_interpolates_in_log_log(self) -> None:
+        model = NoiseModel(
+            volumes=(1.0, 100.0), variances=(0.25, 0.0025), reference_volume=10.0
+        )
+        # Halfway in log volume is halfway in log variance: 0.025 at 10.
+        assert_allclose(
+            model.variance(np.array([0.5, 1.0, 10.0, 100.0, 1e4, 0.0])),
+            [0.25, 0.25, 0.025, 0.0025, 0.0025, 0.25],
+        )
+        assert_allclose(model.scale, math.sqrt(0.025))
+
+    def test_noise_model_with_one_band(self) -> None:
+        model = NoiseModel(volumes=(5.0,), variances=(0.01,), reference_volume=5.0)
+        assert_allclose(model.variance(np.array([1.0, 1e6])), [0.01, 0.01])
+
+    def test_noise_scale_of_a_standard_case(self) -> None:
+        case = generate_cube_case(31, n_leaves=8000, noise_level=0.15, n_root_causes=1)
+        found = localize_root_causes(case.leaves, list(case.dimensions))
+        # noise_scale is the relative noise of a leaf of median size.
+        assert_allclose(found.noise_scale, 0.15, rtol=0.2)
+
+    def test_rank_segments_passes_min_share(self) -> None:
+        result = rank_segments(
+            _floor(1, moved={"Z3": 0.6}),
+            "coin_in",
+            dimensions=["zone", "denomination", "game_type"],
+            date_target=TARGET,
+            min_share=0.2,
+        )
+        assert result.parameters["min_share"] == 0.2
+        assert result.root_causes == ("zone=Z3",)
+
+    @pytest.mark.parametrize(
+        "value", [-0.1, 1.0, "0.1", True], ids=["negative", "one", "text", "bool"]
+    )
+    def test_bad_min_share(self, value: object) -> None:
+        with pytest.raises(ParameterError, match="min_share must be a number in"):
+            _call(_tiny_cube(), min_share=value)
+        with pytest.raises(ParameterError, match=re.escape(f"got {value!r}")):
+            localize_root_causes(
+                _mixed_floor(0),
+                min_share=value,  # type: ignore[arg-type]
+            )
 
 
 class TestRatio:
@@ -488,12 +572,28 @@ class TestEvaluation:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("ratio", [False, True], ids=["additive", "ratio"])
-def test_accuracy_on_generated_cubes(ratio: bool) -> None:
+@pytest.mark.parametrize(
+    ("difficulty", "ratio", "least_f1"),
+    [
+        ("easy", False, 0.97),
+        ("standard", False, 0.93),
+        ("standard", True, 0.93),
+        ("hard", False, 0.8),
+    ],
+    ids=["easy-additive", "standard-additive", "standard-ratio", "hard-additive"],
+)
+def test_accuracy_on_generated_cubes(
+    difficulty: str, ratio: bool, least_f1: float
+) -> None:
     per_case = evaluate_segments(
-        cases_per_setting=2, n_leaves=20_000, ratio=ratio, seed=77
+        cases_per_setting=2,
+        n_leaves=20_000,
+        ratio=ratio,
+        seed=77,
+        difficulty=difficulty,
     )
     overall = summarize(per_case).iloc[-1]
     assert overall["cases"] == 18
-    assert overall["f1"] >= 0.95
+    assert overall["f1"] >= least_f1
+    # Generous: CI machines are shared; docs/accuracy-segments.md has the figures.
     assert overall["seconds_mean"] < 2.0
