@@ -9,6 +9,7 @@ against the catalog and values are bound parameters.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import pandas as pd
@@ -30,6 +31,8 @@ from analytics.service._errors import ServiceError
 from analytics.service._models import ExplainRequest
 from analytics.service._settings import ServiceSettings
 
+logger = logging.getLogger("analytics.service")
+
 __all__ = ["load_casino", "read_stored"]
 
 # Margin of same-weekday weeks read beyond history_weeks: the metric ranking
@@ -47,6 +50,18 @@ def _needs(setting: str | None, variable: str, parameter: str) -> str:
             parameter,
         )
     return setting
+
+
+def _unavailable(which: str, err: sa.exc.OperationalError) -> ServiceError:
+    # A database that cannot be reached is the service's problem, not the
+    # client's: 503, so clients retry. The driver's message names the host and
+    # port, never the password; it goes to the log, not to the client.
+    logger.warning("the %s database cannot be reached: %s", which, err.orig)
+    return ServiceError(
+        503,
+        f"{which}_unavailable",
+        f"the {which} database cannot be reached; try again later",
+    )
 
 
 def load_casino(
@@ -83,6 +98,8 @@ def load_casino(
         reader = SourceReader(engine, source, need_segments=segments)
         read = reader.read_segments if segments else reader.read_daily
         frame = read([casino_id], date_from=earliest, date_to=target)
+    except sa.exc.OperationalError as err:
+        raise _unavailable("source", err) from err
     finally:
         engine.dispose()
     if frame.empty:
@@ -156,6 +173,8 @@ def read_stored(
                 for row in conn.execute(_select(table, casino_id, day, kpi)):
                     entry = found.setdefault(row.kpi, {"summary": None})
                     entry.setdefault(name, []).append(_plain(row))
+    except sa.exc.OperationalError as err:
+        raise _unavailable("reporting", err) from err
     except sa.exc.SQLAlchemyError as err:
         raise ServiceError(
             404,
