@@ -60,9 +60,11 @@ VIEWS = {
         FROM {s}root_cause_segments
         WHERE is_root_cause
     """,
+    # The kind of error only (the exception class): the message can name hosts,
+    # tables and SQL, which is for the operators reading explain.runs.
     "v_run_status": """
-        SELECT casino_id, date_target, kpi, status, error_message, code_version,
-               started_at, finished_at, run_id
+        SELECT casino_id, date_target, kpi, status, {error_kind} AS error_kind,
+               code_version, started_at, finished_at, run_id
         FROM {s}runs
     """,
 }
@@ -74,8 +76,14 @@ def _is_postgres() -> bool:
 
 def upgrade() -> None:
     prefix = "explain." if _is_postgres() else ""
+    kind = (
+        "split_part(error_message, ':', 1)"
+        if _is_postgres()
+        else "substr(error_message, 1, instr(error_message, ':') - 1)"
+    )
     for name, body in VIEWS.items():
-        op.execute(f"CREATE VIEW {prefix}{name} AS {body.format(s=prefix)}")
+        sql = body.format(s=prefix, error_kind=kind)
+        op.execute(f"CREATE VIEW {prefix}{name} AS {sql}")
     if not _is_postgres():
         return
     # CREATE ROLE has no IF NOT EXISTS; two databases migrating at once may race.
