@@ -243,7 +243,8 @@ class NoiseModel:
             return np.full(np.shape(predict), float(np.exp(log_variance[0])))
         safe = np.where(predict > 0, predict, self.volumes[0])
         value = np.interp(np.log(safe), np.log(np.asarray(self.volumes)), log_variance)
-        return np.maximum(np.exp(value), floor)
+        variance: np.ndarray = np.maximum(np.exp(value), floor)
+        return variance
 
     @property
     def scale(self) -> float:
