@@ -141,6 +141,18 @@ def table(results: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+ANALYSIS_HEADING = "## Reading the figures"
+
+
+def _kept(output: Path) -> str:
+    """The hand-written analysis below ANALYSIS_HEADING, kept across runs."""
+    if not output.exists():
+        return ""
+    text = output.read_text()
+    at = text.find(ANALYSIS_HEADING)
+    return "\n" + text[at:] if at >= 0 else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     from benchmarks.scenarios import SCENARIOS
@@ -177,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             *machine(),
             "",
         ]
-        args.output.write_text("\n".join([*header, *lines, ""]))
+        args.output.write_text("\n".join([*header, *lines, ""]) + _kept(args.output))
         log.info("wrote %s", args.output)
     failed = [n for n, p in results.items() if p.get("error")]
     return 1 if failed else 0
