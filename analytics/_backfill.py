@@ -1076,6 +1076,10 @@ def backfill_assess_change(
         numbers = grid.numbers(block_rows)
         days = numbers.astype("datetime64[D]").astype("datetime64[ns]")
         width = len(grid.names)
+        holiday_list = sorted(holiday_numbers)
+        for name, shift in (("target_is_holiday", 0), ("base_is_holiday", 7)):
+            on_holiday = np.isin(numbers - shift, holiday_list)
+            columns[name] = np.repeat(on_holiday[:, None], width, axis=1)
         frame = pd.DataFrame(
             {
                 "date_target": np.repeat(days, width),

@@ -62,6 +62,8 @@ ASSESS_COLUMNS = (
     "percentile",
     "significant",
     "direction",
+    "target_is_holiday",
+    "base_is_holiday",
     "reason",
 )
 
@@ -77,7 +79,8 @@ class AssessChangeResult:
         :data:`ASSESS_COLUMNS`. ``percentile`` is 100 x the share of historical
         |d| that are <= |delta|; ``scale_kind`` is ``"mad"``,
         ``"mean_abs_dev"`` or ``"none"``; ``reason`` is empty unless robust_z
-        is undefined.
+        is undefined; ``target_is_holiday`` and ``base_is_holiday`` repeat the
+        calendar flags on every row, for readers of the table alone.
     kpi : dict
         The KPI's row of ``table``.
     parameters : dict
@@ -300,6 +303,8 @@ def assess_change(
     z = stats["robust_z"]
     with np.errstate(invalid="ignore", divide="ignore"):
         pct_change = np.where(values[1] == 0, np.nan, delta / np.abs(values[1]))
+    holiday_target = window.target in calendar
+    holiday_base = window.base in calendar
     columns: dict[str, Any] = {
         "metric": np.array(table.names, dtype=object),
         "is_kpi": np.arange(len(table.names)) == 0,
@@ -310,10 +315,10 @@ def assess_change(
         **stats,
         "significant": np.abs(np.nan_to_num(z, nan=0.0)) >= limit,
         "direction": np.where(delta > 0, "up", np.where(delta < 0, "down", "flat")),
+        "target_is_holiday": np.full(delta.shape, holiday_target),
+        "base_is_holiday": np.full(delta.shape, holiday_base),
         "reason": reason,
     }
-    holiday_target = window.target in calendar
-    holiday_base = window.base in calendar
     frame = pd.DataFrame({name: columns[name] for name in ASSESS_COLUMNS})
     return AssessChangeResult(
         table=frame,

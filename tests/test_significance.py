@@ -174,6 +174,8 @@ def test_holiday_on_the_base_date_is_flagged(
     assert not result.holiday_target
     assert any("base date 2024-01-29 is a holiday" in n for n in result.notes)
     assert result.to_dict()["holiday_base"] is True
+    assert result.table["base_is_holiday"].all()
+    assert not result.table["target_is_holiday"].any()
 
 
 def test_holiday_on_the_target_date_is_flagged(tiny: pd.DataFrame) -> None:
