@@ -74,6 +74,9 @@ NOISE_BANDS = 10
 # The purity test treats a fall of more than 95 % as a fall of 95 %.
 MIN_LEVEL = 0.05
 MIN_SHARE = 0.01
+# Chi-square score the rest of a parent must reach to be merged with the
+# siblings found (3 standard deviations).
+MERGE_EVIDENCE = 9.0
 # Segments listed besides the root causes.
 N_OTHER_CANDIDATES = 20
 # Largest relative change a leaf can show (10 = +1,000 %).
@@ -584,7 +587,105 @@ def _search(
         chosen.append((score.dims, group, float(score.zscore[position])))
         removed = np.flatnonzero(lattice.cuboids[score.dims].group == group)
         _remove_leaves(lattice, sums, removed, weight, weighted_change)
+    chosen = _merge_siblings(chosen, lattice, weight, weighted_change)
     return chosen, first_scores or []
+
+
+_Chosen = tuple[tuple[int, ...], int, float]
+
+
+def _merge_siblings(
+    chosen: list[_Chosen],
+    lattice: _Lattice,
+    weight: np.ndarray,
+    weighted_change: np.ndarray,
+) -> list[_Chosen]:
+    """Replace sibling root causes by their parent when the parent moved as one.
+
+    Siblings (segments of one cuboid equal but in one dimension) are chosen
+    separately when their parent failed the purity test; if the parent's
+    other leaves moved the same way (at least half as much, and clearly),
+    the parent is the simpler explanation.
+    """
+    merged = True
+    while merged:
+        merged = False
+        for dims, group, _ in chosen:
+            replacement = _sibling_parent(
+                chosen, dims, group, lattice, weight, weighted_change
+            )
+            if replacement is not None:
+                chosen, merged = replacement, True
+                break
+    return chosen
+
+
+def _sibling_parent(
+    chosen: list[_Chosen],
+    dims: tuple[int, ...],
+    group: int,
+    lattice: _Lattice,
+    weight: np.ndarray,
+    weighted_change: np.ndarray,
+) -> list[_Chosen] | None:
+    if len(dims) < 2:
+        return None
+    members = lattice.cuboids[dims].members
+    for position in range(len(dims)):
+        keep = [i for i in range(len(dims)) if i != position]
+        siblings = [
+            row
+            for row in chosen
+            if row[0] == dims and (members[row[1]][keep] == members[group][keep]).all()
+        ]
+        if len(siblings) < 2:
+            continue
+        parent_dims = tuple(dims[i] for i in keep)
+        parent = lattice.cuboids[parent_dims]
+        parent_group = int(
+            np.flatnonzero((parent.members == members[group][keep]).all(axis=1))[0]
+        )
+        in_parent = parent.group == parent_group
+        in_siblings = np.isin(lattice.cuboids[dims].group, [row[1] for row in siblings])
+        others = [row for row in chosen if row not in siblings]
+        if any(
+            (in_parent & (lattice.cuboids[d].group == g)).any() for d, g, _ in others
+        ):
+            continue
+        if _moved_alike(in_siblings, in_parent & ~in_siblings, weight, weighted_change):
+            total_weight = float(weight[in_parent].sum())
+            gain = float(weighted_change[in_parent].sum()) ** 2 / total_weight
+            # The parent takes the place of its strongest child.
+            merged: list[_Chosen] = []
+            for row in chosen:
+                if row not in siblings:
+                    merged.append(row)
+                elif row is siblings[0]:
+                    merged.append((parent_dims, parent_group, gain))
+            return merged
+    return None
+
+
+def _moved_alike(
+    siblings: np.ndarray,
+    rest: np.ndarray,
+    weight: np.ndarray,
+    weighted_change: np.ndarray,
+) -> bool:
+    rest_weight = float(weight[rest].sum())
+    if rest_weight <= 0:
+        return True
+    sibling_move = float(weighted_change[siblings].sum()) / float(
+        weight[siblings].sum()
+    )
+    rest_change = float(weighted_change[rest].sum())
+    rest_move = rest_change / rest_weight
+    clear = rest_change**2 / rest_weight >= MERGE_EVIDENCE
+    return (
+        clear
+        and rest_move * sibling_move > 0
+        and abs(rest_move) >= 0.5 * abs(sibling_move)
+    )
 
 
 def _drop_small(

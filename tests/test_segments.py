@@ -21,7 +21,7 @@ from analytics._segments import (
     ratio_leaf_values,
     surprise_terms,
 )
-from analytics._segments_search import NoiseModel
+from analytics._segments_search import NoiseModel, _Lattice, _merge_siblings
 from analytics.errors import (
     ColumnError,
     DateError,
@@ -277,6 +277,37 @@ class TestNoiseAndShare:
                 _mixed_floor(0),
                 min_share=value,  # type: ignore[arg-type]
             )
+
+
+def _three_by_three(moved_rest: float) -> tuple[_Lattice, np.ndarray, np.ndarray]:
+    """Leaves a0..a2 x b0..b2 of weight 100; a0/b0 and a0/b1 moved by 0.5."""
+    codes = np.array([(a, b) for a in range(3) for b in range(3)], dtype=np.intp)
+    lattice = _Lattice(codes, np.array([3, 3]), max_depth=2)
+    change = np.zeros(9)
+    change[[0, 1]] = 0.5
+    change[2] = moved_rest  # a0/b2, the rest of the parent a=a0
+    weight = np.full(9, 100.0)
+    return lattice, weight, weight * change
+
+
+class TestParsimony:
+    def test_siblings_become_their_parent_when_it_moved_as_one(self) -> None:
+        lattice, weight, weighted_change = _three_by_three(0.4)
+        # Cuboid (0, 1) groups are a * 3 + b: a0/b0 = 0, a0/b1 = 1.
+        chosen = [((0, 1), 0, 25.0), ((0, 1), 1, 25.0)]
+        merged = _merge_siblings(chosen, lattice, weight, weighted_change)
+        # Parent a=a0: weight 300, change 140, gain 140**2 / 300.
+        assert len(merged) == 1
+        assert merged[0][:2] == ((0,), 0)
+        assert_allclose(merged[0][2], 140.0**2 / 300.0)
+
+    @pytest.mark.parametrize(
+        "rest", [0.0, -0.4, 0.1], ids=["still", "opposite", "weak"]
+    )
+    def test_siblings_stay_when_the_rest_did_not_move_alike(self, rest: float) -> None:
+        lattice, weight, weighted_change = _three_by_three(rest)
+        chosen = [((0, 1), 0, 25.0), ((0, 1), 1, 25.0)]
+        assert _merge_siblings(chosen, lattice, weight, weighted_change) == chosen
 
 
 class TestRatio:

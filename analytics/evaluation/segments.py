@@ -201,7 +201,7 @@ def summarize(per_case: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``depth``, ``n_root_causes``, ``cases``, ``tp``, ``fp``, ``fn``, ``f1``,
-        ``seconds_mean``, ``seconds_max``.
+        ``seconds_mean``, ``seconds_p95``, ``seconds_max``.
     """
     keys = ["depth", "n_root_causes"]
     grouped = per_case.groupby(keys, sort=True)
@@ -211,6 +211,7 @@ def summarize(per_case: pd.DataFrame) -> pd.DataFrame:
         fp=("fp", "sum"),
         fn=("fn", "sum"),
         seconds_mean=("seconds", "mean"),
+        seconds_p95=("seconds", lambda seconds: float(np.quantile(seconds, 0.95))),
         seconds_max=("seconds", "max"),
     ).reset_index()
     overall = pd.DataFrame(
@@ -223,6 +224,7 @@ def summarize(per_case: pd.DataFrame) -> pd.DataFrame:
                 "fp": int(per_case["fp"].sum()),
                 "fn": int(per_case["fn"].sum()),
                 "seconds_mean": float(per_case["seconds"].mean()),
+                "seconds_p95": float(np.quantile(per_case["seconds"], 0.95)),
                 "seconds_max": float(per_case["seconds"].max()),
             }
         ]
@@ -234,5 +236,15 @@ def summarize(per_case: pd.DataFrame) -> pd.DataFrame:
         f1_score(int(tp), int(fp), int(fn))
         for tp, fp, fn in zip(table["tp"], table["fp"], table["fn"], strict=True)
     ]
-    columns = [*keys, "cases", "tp", "fp", "fn", "f1", "seconds_mean", "seconds_max"]
+    columns = [
+        *keys,
+        "cases",
+        "tp",
+        "fp",
+        "fn",
+        "f1",
+        "seconds_mean",
+        "seconds_p95",
+        "seconds_max",
+    ]
     return table[columns].reset_index(drop=True)
