@@ -608,23 +608,30 @@ class TestEvaluation:
     [
         ("easy", False, 0.97),
         ("standard", False, 0.93),
-        ("standard", True, 0.93),
-        ("hard", False, 0.8),
+        ("standard", True, 0.9),
+        ("hard", False, 0.85),
+        ("hard", True, 0.85),
     ],
-    ids=["easy-additive", "standard-additive", "standard-ratio", "hard-additive"],
+    ids=[
+        "easy-additive",
+        "standard-additive",
+        "standard-ratio",
+        "hard-additive",
+        "hard-ratio",
+    ],
 )
 def test_accuracy_on_generated_cubes(
     difficulty: str, ratio: bool, least_f1: float
 ) -> None:
     per_case = evaluate_segments(
-        cases_per_setting=2,
+        cases_per_setting=6,
         n_leaves=20_000,
         ratio=ratio,
         seed=77,
         difficulty=difficulty,
     )
     overall = summarize(per_case).iloc[-1]
-    assert overall["cases"] == 18
+    assert overall["cases"] == 54
     assert overall["f1"] >= least_f1
     # Generous: CI machines are shared; docs/accuracy-segments.md has the figures.
     assert overall["seconds_mean"] < 2.0
