@@ -1,4 +1,4 @@
-"""The ``casino-explain`` command line: the three analytics on a file, and a demo.
+"""The ``casino-explain`` command line: the three analytics on a file, and operations.
 
 Each analysis command reads one CSV, Parquet or JSON file, takes the parameters of
 the Python function as options of the same names in kebab-case (``--metric-col``,
@@ -6,11 +6,17 @@ the Python function as options of the same names in kebab-case (``--metric-col``
 function's own defaults. Errors of the project are printed as one line on stderr
 with exit code 2; usage errors are typer's, also exit code 2.
 
+The operational commands wrap the pipeline and the service (extras ``pipeline`` and
+``service``): ``demo`` runs the real Airflow DAG on an embedded SQLite set-up,
+``db`` migrates the reporting schema, ``backfill`` explains a date range without
+Airflow, ``serve`` starts the HTTP service.
+
 Examples
 --------
 .. code-block:: console
 
-    $ casino-explain demo
+    $ casino-explain demo                 # the Airflow pipeline on SQLite
+    $ casino-explain demo-files           # demo files and the core alone
     $ casino-explain rank-metrics .demo/daily.csv --where casino_id=C01 \\
           --date-target 2025-05-30
     $ casino-explain rank-segments .demo/segments.csv --where casino_id=C01 \\
@@ -38,7 +44,7 @@ from rich.table import Table
 
 import analytics
 from analytics._explain_text import explain_in_words, kpi_name, result_dates
-from analytics._frames import check_columns
+from analytics._frames import check_columns, parse_date
 from analytics.errors import CasinoExplainError, DuplicateKeyError, InputError
 from analytics.io.files import read_table, write_demo_files
 from analytics.synthetic.casino import SyntheticCasinoData, generate_casinos
@@ -564,8 +570,8 @@ def _columns(frame: pd.DataFrame, wanted: Sequence[str]) -> pd.DataFrame:
     return frame.loc[:, [c for c in wanted if c in frame.columns]]
 
 
-@app.command("demo")
-def demo_command(
+@app.command("demo-files")
+def demo_files_command(
     directory: Annotated[
         Path, typer.Option("--directory", help="Where the demo files are written.")
     ] = Path(".demo"),
@@ -582,7 +588,11 @@ def demo_command(
         OutputFormat, typer.Option("--format", help="Output: table or json.")
     ] = OutputFormat.TABLE,
 ) -> None:
-    """Generate demo data with planted causes and explain one day per casino."""
+    """Generate demo files with planted causes; explain one day per casino.
+
+    The core alone, no database and no Airflow: the quickest look at the three
+    analyses. ``casino-explain demo`` runs the whole pipeline instead.
+    """
     with _reported_errors():
         if output is OutputFormat.CSV:
             raise InputError(
@@ -603,3 +613,183 @@ def demo_command(
         )
         for case in cases:
             _print_case(console, case)
+
+
+# ------------------------------------------------------------------ operations
+
+
+def _optional(module: str, extra: str) -> Any:
+    """Import a module of an optional extra, or say which extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        raise CasinoExplainError(
+            f"this command needs the {extra!r} extra: "
+            f"pip install 'casino-explain[{extra}]' ({err.name} is missing)"
+        ) from err
+
+
+@app.command("demo")
+def demo_command(
+    home: Annotated[
+        Path,
+        typer.Option("--home", help="Directory for the databases and AIRFLOW_HOME."),
+    ] = Path(".demo"),
+    casinos: Annotated[
+        int, typer.Option("--casinos", min=1, help="Number of casinos.")
+    ] = 4,
+    date_target: Annotated[
+        str | None,
+        typer.Option(
+            "--date-target",
+            help="Gaming day to explain [default: the last day with a planted cause].",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+) -> None:
+    """Run the main job on the embedded default and print the daily summary.
+
+    Generates demo casinos into a SQLite source database, migrates a SQLite
+    reporting database, initialises Airflow's SQLite metadata database and runs the
+    real casino_daily_explanations DAG for one gaming day.
+    """
+    with _reported_errors():
+        demo = _optional("analytics.pipeline.demo", "pipeline")
+        demo.run_demo(
+            home, n_casinos=casinos, date_target=date_target, seed=seed, echo=typer.echo
+        )
+
+
+db_app = typer.Typer(
+    help="Migrate the reporting database (Alembic).", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+
+ReportingUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="Reporting database URL [default: $CASINO_EXPLAIN_REPORTING_URL "
+        "or $AIRFLOW_CONN_CASINO_REPORTING].",
+    ),
+]
+
+
+@db_app.command("upgrade")
+def db_upgrade_command(
+    url: ReportingUrl = None,
+    revision: Annotated[str, typer.Option("--revision")] = "head",
+) -> None:
+    """Apply the reporting-schema migrations up to REVISION (default: head)."""
+    with _reported_errors():
+        migrate = _optional("analytics.pipeline.migrate", "pipeline")
+        target = migrate.reporting_url(url)
+        migrate.upgrade(target, revision=revision)
+        typer.echo(f"reporting schema at {migrate.current_revision(target)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade_command(
+    revision: Annotated[str, typer.Option("--revision", help="e.g. 0001 or base")],
+    url: ReportingUrl = None,
+) -> None:
+    """Undo the reporting-schema migrations down to REVISION."""
+    with _reported_errors():
+        migrate = _optional("analytics.pipeline.migrate", "pipeline")
+        target = migrate.reporting_url(url)
+        migrate.downgrade(target, revision=revision)
+        typer.echo(f"reporting schema at {migrate.current_revision(target)}")
+
+
+@db_app.command("current")
+def db_current_command(url: ReportingUrl = None) -> None:
+    """Print the reporting schema's revision (none when not migrated)."""
+    with _reported_errors():
+        migrate = _optional("analytics.pipeline.migrate", "pipeline")
+        typer.echo(migrate.current_revision(migrate.reporting_url(url)) or "none")
+
+
+@app.command("backfill")
+def backfill_command(
+    date_from: Annotated[
+        str, typer.Option("--from", help="First gaming day to explain (ISO date).")
+    ],
+    date_to: Annotated[
+        str, typer.Option("--to", help="Last gaming day to explain (ISO date).")
+    ],
+    casino: Annotated[
+        list[str] | None,
+        typer.Option("--casino", help="Casino id (repeatable) [default: all]."),
+    ] = None,
+    source_url: Annotated[
+        str | None,
+        typer.Option(
+            "--source-url",
+            help="Source database URL [default: $CASINO_EXPLAIN_SOURCE_URL].",
+        ),
+    ] = None,
+    reporting: ReportingUrl = None,
+    config_path: Annotated[
+        Path | None,
+        typer.Option("--config", help="Pipeline YAML [default: config/pipeline.yaml]."),
+    ] = None,
+) -> None:
+    """Explain every gaming day of a range with the bulk path, without Airflow.
+
+    The same code as the casino_backfill_explanations DAG, in one process: per
+    casino the source is read once and the answers are loaded in bulk. Reruns
+    replace earlier answers.
+    """
+    import os
+
+    with _reported_errors():
+        config_module = _optional("analytics.pipeline.config", "pipeline")
+        connections = _optional("analytics.pipeline.connections", "pipeline")
+        migrate = _optional("analytics.pipeline.migrate", "pipeline")
+        runner = _optional("analytics.pipeline.runner", "pipeline")
+        first = parse_date(date_from, name="--from").date()
+        last = parse_date(date_to, name="--to").date()
+        source = source_url or os.environ.get("CASINO_EXPLAIN_SOURCE_URL")
+        if not source:
+            raise InputError(
+                "no source database given; pass --source-url or set "
+                "CASINO_EXPLAIN_SOURCE_URL"
+            )
+        config = config_module.load_config(config_path)
+        source_engine = connections.engine_from_url(source)
+        reporting_engine = connections.engine_from_url(migrate.reporting_url(reporting))
+        casinos = list(casino or []) or runner.list_casinos(
+            source_engine, config, date_target=last
+        )
+        outcome = runner.backfill_chunk(
+            casinos,
+            date_from=first,
+            date_to=last,
+            config=config,
+            source=source_engine,
+            reporting=reporting_engine,
+        )
+        typer.echo(
+            f"backfill {first}..{last}: {len(casinos)} casino(s), "
+            f"{outcome.succeeded} answers written, {outcome.failed} failed, "
+            f"{outcome.skipped} skipped in {outcome.seconds:.1f} s"
+        )
+        for key, reason in outcome.failures.items():
+            typer.echo(f"failed: {key}: {reason}", err=True)
+        if outcome.failed:
+            raise typer.Exit(code=1)
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[
+        str | None, typer.Option("--host", help="[default: 127.0.0.1]")
+    ] = None,
+    port: Annotated[int | None, typer.Option("--port", help="[default: 5000]")] = None,
+) -> None:
+    """Serve the three modules over HTTP (see docs/http-service.md)."""
+    with _reported_errors():
+        service = _optional("analytics.service", "service")
+        service.serve(host, port)

@@ -259,7 +259,7 @@ def test_bad_where(files: Path, target: str, where: str, fragment: str) -> None:
 def test_help_lists_the_commands() -> None:
     result = _run("--help")
     assert result.exit_code == 0
-    for command in ("rank-metrics", "assess-change", "rank-segments", "demo"):
+    for command in ("rank-metrics", "assess-change", "rank-segments", "demo-files"):
         assert command in result.stdout
 
 
@@ -269,7 +269,7 @@ def test_help_lists_the_commands() -> None:
 def test_demo_json(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
     args = ("--directory", folder, "--casinos", "1", "--end", "2024-05-31")
-    result = _run("demo", *args, "--format", "json")
+    result = _run("demo-files", *args, "--format", "json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert sorted(p.name for p in folder.iterdir()) == [
@@ -288,7 +288,7 @@ def test_demo_json(tmp_path: Path) -> None:
 
 def test_demo_table(tmp_path: Path) -> None:
     args = ("--directory", tmp_path, "--casinos", "1", "--end", "2024-05-31")
-    result = _run("demo", *args, "--file-format", "parquet")
+    result = _run("demo-files", *args, "--file-format", "parquet")
     assert result.exit_code == 0, result.output
     assert "C01:" in result.stdout
     assert "planted cause:" in result.stdout
@@ -296,5 +296,5 @@ def test_demo_table(tmp_path: Path) -> None:
 
 
 def test_demo_refuses_csv_output(tmp_path: Path) -> None:
-    result = _run("demo", "--directory", tmp_path, "--format", "csv")
+    result = _run("demo-files", "--directory", tmp_path, "--format", "csv")
     _assert_one_line_error(result, "--format csv is not available for demo")
