@@ -1,1 +1,1 @@
-"""Accuracy measurement: scoring the analytics modules on generated cases with known causes."""
+"""Accuracy measurement: scoring the analytics modules on cases with known causes."""
