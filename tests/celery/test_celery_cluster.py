@@ -101,18 +101,18 @@ def _answers(stack: CeleryStack, day: dt.date) -> dict[str, pd.DataFrame]:
         engine.dispose()
 
 
-def _window(frame: pd.DataFrame, day: dt.date, weeks: int) -> pd.DataFrame:
-    # The frame the pipeline reads: history window up to the target day.
-    first = pd.Timestamp(day - dt.timedelta(days=7 * weeks))
-    days = pd.to_datetime(frame["day"])
-    return frame.loc[(days >= first) & (days <= pd.Timestamp(day))]
+def _window(frame: pd.DataFrame, day: dt.date, days: int) -> pd.DataFrame:
+    # The rows the pipeline reads: ``days`` before the target day, and the day.
+    first = pd.Timestamp(day - dt.timedelta(days=days))
+    dates = pd.to_datetime(frame["day"])
+    return frame.loc[(dates >= first) & (dates <= pd.Timestamp(day))]
 
 
 def _core_results(stack: CeleryStack, casino: str, day: dt.date) -> dict[str, Any]:
     """The three answers computed directly by the core, with the pipeline's options."""
     explain, source = stack.config.explain, stack.config.source
-    daily = _window(stack.data.daily_for(casino), day, explain.history_weeks)
-    segments = _window(stack.data.segments_for(casino), day, explain.history_weeks)
+    daily = _window(stack.data.daily_for(casino), day, explain.window_days)
+    segments = _window(stack.data.segments_for(casino), day, explain.window_days)
     common = {"metric_col": KPI, "date_col": "day", "date_target": day}
     return {
         "rank_metrics": analytics.rank_metrics(
