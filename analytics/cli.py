@@ -242,7 +242,7 @@ def _print_result(
         typer.echo(json.dumps(_jsonable(as_dict), indent=2, allow_nan=False))
         return
     if output is OutputFormat.CSV:
-        typer.echo(result.table.to_csv(index=False), nl=False)
+        typer.echo(_spreadsheet_safe(result.table).to_csv(index=False), nl=False)
         return
     console = _console()
     shown = _columns(result.table, _SHOWN[module])
@@ -250,6 +250,29 @@ def _print_result(
     if extra is not None:
         extra(console, as_dict)
     _print_remarks(console, as_dict)
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """Quote text cells a spreadsheet would run as a formula (CSV injection).
+
+    Metric and segment names come from the user's data; a name such as
+    ``=HYPERLINK(...)`` is written as ``'=HYPERLINK(...)`` so that opening the
+    export shows it instead of evaluating it. Numbers are left alone.
+    """
+    safe = table.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = safe[column].map(
+                lambda cell: (
+                    f"'{cell}"
+                    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS)
+                    else cell
+                )
+            )
+    return safe
 
 
 # The columns a table shows (all of them go to JSON and CSV).

@@ -298,3 +298,20 @@ def test_demo_table(tmp_path: Path) -> None:
 def test_demo_refuses_csv_output(tmp_path: Path) -> None:
     result = _run("demo-files", "--directory", tmp_path, "--format", "csv")
     _assert_one_line_error(result, "--format csv is not available for demo")
+
+
+def test_csv_output_quotes_cells_a_spreadsheet_would_run(
+    tmp_path: Path, files: Path, target: str
+) -> None:
+    daily = pd.read_csv(files / "daily.csv")
+    trap = '=HYPERLINK("http://attacker.example","click")'
+    daily = daily.rename(columns={"games_played": trap})
+    path = tmp_path / "daily.csv"
+    daily.to_csv(path, index=False)
+
+    result = _run(*_args("rank-metrics", tmp_path, target, "--format", "csv"))
+
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(io.StringIO(result.output))
+    assert not table["metric"].str.startswith("=").any()
+    assert f"'{trap}" in set(table["metric"])
