@@ -171,22 +171,24 @@ def _validated_grid(
         raise InputError(f"expected a pandas DataFrame, got {type(data).__name__}")
     if data.empty:
         raise InputError("the data is empty: no rows to explain")
-    if data.columns.duplicated().any():
+    if not data.columns.is_unique:
         repeated = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
         raise ColumnError(f"column name(s) {repeated!r} appear more than once")
     check_columns(data, [date_col], role="date")
     check_columns(data, [metric_col], role="KPI")
     if metric_col == date_col:
         raise ParameterError(f"metric_col={metric_col!r} is the date column")
-    if not _is_numeric(data[metric_col].dtype):
+    dtypes = dict(
+        zip(map(str, data.columns.tolist()), data.dtypes.tolist(), strict=True)
+    )
+    if not _is_numeric(dtypes[metric_col]):
         _as_numeric(data, metric_col, role="KPI")
     chosen, ignored = _candidates(
-        data, date_col=date_col, metric_col=metric_col, metrics=metrics
+        data, date_col=date_col, metric_col=metric_col, metrics=metrics, dtypes=dtypes
     )
     _check_history_weeks(history_weeks)
-    dates = _check_dates(data, date_col)
+    days = _check_dates(data, date_col, dtypes[date_col])
 
-    days = dates.to_numpy().astype("datetime64[D]")
     first, last = days.min(), days.max()
     pad = 7 * (history_weeks + 2)
     size = pad + int((last - first).astype("int64")) + 1

@@ -191,8 +191,29 @@ def prepare_daily_frame(
     return clean.sort_values(keys, ignore_index=True)
 
 
+def _instants(dates: pd.DatetimeIndex | pd.Series | np.ndarray) -> np.ndarray:
+    """The distinct non-missing dates as sorted datetime64[ns] (NumPy, not pandas:
+    membership tests on an index of Timestamps cost more than the rest of a call)."""
+    if isinstance(dates, np.ndarray) and dates.dtype.kind == "M":
+        values: np.ndarray = dates.astype("datetime64[ns]")
+    else:
+        values = pd.DatetimeIndex(dates).as_unit("ns").to_numpy()
+    values = values[~np.isnat(values)]
+    if values.size > 1 and bool((values[1:] > values[:-1]).all()):
+        return values
+    distinct: np.ndarray = np.unique(values)
+    return distinct
+
+
+def _has(present: np.ndarray, day: pd.Timestamp) -> bool:
+    """Whether the sorted datetime64[ns] array ``present`` holds ``day``."""
+    wanted = day.to_datetime64().astype("datetime64[ns]")
+    at = int(np.searchsorted(present, wanted))
+    return at < present.size and bool(present[at] == wanted)
+
+
 def resolve_window(
-    dates: pd.DatetimeIndex | pd.Series,
+    dates: pd.DatetimeIndex | pd.Series | np.ndarray,
     *,
     date_target: object,
     date_base: object = None,
@@ -218,7 +239,7 @@ def resolve_window(
         )
     if history_weeks < 1:
         raise ParameterError(f"history_weeks must be at least 1, got {history_weeks!r}")
-    present = pd.DatetimeIndex(pd.unique(pd.DatetimeIndex(dates)))
+    present = _instants(dates)
     target = parse_date(date_target, name="date_target")
     if date_base is None:
         base = target - WEEK
@@ -230,16 +251,16 @@ def resolve_window(
             f"date_base={base.date().isoformat()!r} must be before "
             f"date_target={target.date().isoformat()!r}"
         )
-    first, last = present.min().date().isoformat(), present.max().date().isoformat()
     for name, day in (("date_target", target), ("date_base", base)):
-        if day not in present:
+        if not _has(present, day):
+            first, last = (str(present[i].astype("datetime64[D]")) for i in (0, -1))
             raise DateError(
                 f"{name}={day.date().isoformat()!r} is not in the data "
                 f"(dates run from {first} to {last})"
             )
 
     wanted = [target - WEEK * k for k in range(1, int(history_weeks) + 1)]
-    history = tuple(d for d in wanted if d in present)
+    history = tuple(d for d in wanted if _has(present, d))
     if len(history) < min_history:
         raise InsufficientHistoryError(
             f"only {len(history)} same-weekday date(s) before "

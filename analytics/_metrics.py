@@ -120,8 +120,8 @@ class WideTable:
     ----------
     frame : pandas.DataFrame
         The caller's frame, untouched (values are read lazily by :meth:`values_at`).
-    dates : pandas.DatetimeIndex
-        The frame's dates normalised to midnight, row by row.
+    days : numpy.ndarray
+        The frame's dates as ``datetime64[D]``, row by row.
     metric_col : str
         The KPI column.
     metrics : tuple of str
@@ -130,20 +130,34 @@ class WideTable:
         Columns left out of the candidates, with the reason (non-numeric).
     window : DateWindow
         D, B and the history window H.
+    positions : tuple of int
+        Column positions of the KPI and the metrics in ``frame``.
+    block : numpy.ndarray or None
+        Every row of the KPI and the metrics as float64 when the frame's columns
+        are all plain NumPy numbers or dates (read in one copy); None otherwise.
     """
 
     frame: pd.DataFrame
-    dates: pd.DatetimeIndex
+    days: np.ndarray
     metric_col: str
     metrics: tuple[str, ...]
     ignored: tuple[tuple[str, str], ...]
     window: DateWindow
     positions: tuple[int, ...]
+    block: np.ndarray | None = None
+
+    @property
+    def dates(self) -> pd.DatetimeIndex:
+        """The frame's dates normalised to midnight, row by row."""
+        return pd.DatetimeIndex(self.days.astype("datetime64[ns]"))
 
     def rows_of(self, days: np.ndarray) -> np.ndarray:
         """Row positions of ``days`` (datetime64 values) in the frame, -1 if absent."""
         wanted = np.asarray(days, dtype="datetime64[D]").astype("int64")
-        numbers = self.dates.to_numpy().astype("datetime64[D]").astype("int64")
+        numbers = self.days.astype("int64")
+        if numbers.size > 1 and bool((numbers[1:] > numbers[:-1]).all()):
+            at = np.clip(np.searchsorted(numbers, wanted), 0, len(numbers) - 1)
+            return np.where(numbers[at] == wanted, at, -1)
         order = np.argsort(numbers, kind="stable")
         at = np.clip(np.searchsorted(numbers[order], wanted), 0, len(order) - 1)
         return np.where(numbers[order][at] == wanted, order[at], -1)
@@ -159,17 +173,10 @@ class WideTable:
             A value at one of ``days`` is infinite.
         """
         rows = self.rows_of(days)
-        found = rows[rows >= 0]
-        first = int(found.min()) if found.size else 0
-        last = int(found.max()) if found.size else 0
-        # One rectangular block (slices are far cheaper than fancy indexing in
-        # pandas), then the wanted rows in NumPy.
-        columns: slice | list[int] = list(self.positions)
-        if self.positions == tuple(range(self.positions[0], self.positions[-1] + 1)):
-            columns = slice(self.positions[0], self.positions[-1] + 1)
-        block = self.frame.iloc[first : last + 1, columns]
-        block_values = block.to_numpy(dtype="float64", na_value=np.nan)
-        values: np.ndarray = block_values[np.maximum(rows - first, 0)]
+        if self.block is not None:
+            values: np.ndarray = self.block[np.maximum(rows, 0)]
+        else:
+            values = self._frame_rows(rows)
         values[rows < 0] = np.nan
         infinite = np.isinf(values).any(axis=0)
         if infinite.any():
@@ -180,29 +187,51 @@ class WideTable:
             )
         return values
 
+    def _frame_rows(self, rows: np.ndarray) -> np.ndarray:
+        found = rows[rows >= 0]
+        first = int(found.min()) if found.size else 0
+        last = int(found.max()) if found.size else 0
+        # One rectangular block (slices are far cheaper than fancy indexing in
+        # pandas), then the wanted rows in NumPy.
+        columns: slice | list[int] = list(self.positions)
+        if self.positions == tuple(range(self.positions[0], self.positions[-1] + 1)):
+            columns = slice(self.positions[0], self.positions[-1] + 1)
+        block = self.frame.iloc[first : last + 1, columns]
+        block_values = block.to_numpy(dtype="float64", na_value=np.nan)
+        picked: np.ndarray = block_values[np.maximum(rows - first, 0)]
+        return picked
+
     @property
     def names(self) -> tuple[str, ...]:
         """The KPI followed by the candidate metrics: the columns of values_at."""
         return (self.metric_col, *self.metrics)
 
 
-def _check_dates(frame: pd.DataFrame, date_col: str) -> pd.DatetimeIndex:
-    column = frame[date_col]
-    raw = column.to_numpy()
-    if raw.dtype.kind == "M" and not np.isnat(raw).any():
+def _check_dates(frame: pd.DataFrame, date_col: str, dtype: Any) -> np.ndarray:
+    """The date column as datetime64[D], row by row; DuplicateKeyError on repeats."""
+    raw = frame[date_col].to_numpy() if getattr(dtype, "kind", "O") == "M" else None
+    if (
+        isinstance(raw, np.ndarray)
+        and raw.dtype.kind == "M"
+        and not np.isnat(raw).any()
+    ):
         # Fast path for the common case; everything else goes the shared way.
-        days = raw.astype("datetime64[D]").astype("datetime64[ns]")
-        dates = pd.DatetimeIndex(days)
+        days = raw.astype("datetime64[D]")
     else:
-        dates = pd.DatetimeIndex(_as_dates(column, date_col=date_col))
-    if not dates.is_unique:
-        duplicated = dates.duplicated(keep=False)
-        first = dates[duplicated][0].date().isoformat()
-        raise DuplicateKeyError(
-            f"{int(duplicated.sum())} rows share a date (first: {first!r}); "
-            "aggregate the data to one row per date before explaining it"
-        )
-    return dates
+        shared = _as_dates(frame[date_col], date_col=date_col)
+        days = shared.to_numpy().astype("datetime64[D]")
+    numbers = days.astype("int64")
+    if numbers.size > 1 and not bool((numbers[1:] > numbers[:-1]).all()):
+        ordered = np.sort(numbers)
+        repeats = ordered[1:][ordered[1:] == ordered[:-1]]
+        if repeats.size:
+            duplicated = np.isin(numbers, repeats)
+            first = str(days[duplicated][0])
+            raise DuplicateKeyError(
+                f"{int(duplicated.sum())} rows share a date (first: {first!r}); "
+                "aggregate the data to one row per date before explaining it"
+            )
+    return days
 
 
 def _is_numeric(dtype: Any) -> bool:
@@ -216,13 +245,10 @@ def _candidates(
     date_col: str,
     metric_col: str,
     metrics: Sequence[str] | None,
+    dtypes: dict[str, Any],
 ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     if metrics is None:
-        others = [
-            (str(c), d)
-            for c, d in zip(frame.columns, frame.dtypes, strict=True)
-            if c not in (date_col, metric_col)
-        ]
+        others = [(c, d) for c, d in dtypes.items() if c not in (date_col, metric_col)]
         chosen = tuple(c for c, d in others if _is_numeric(d))
         ignored = tuple(
             (c, f"not numeric (dtype {d})") for c, d in others if not _is_numeric(d)
@@ -242,9 +268,29 @@ def _candidates(
         raise ParameterError(f"metrics names {repeated!r} more than once")
     check_columns(frame, asked, role="metric")
     for name in asked:
-        if not _is_numeric(frame[name].dtype):
+        if not _is_numeric(dtypes[name]):
             _as_numeric(frame, name, role="metric")  # raises the shared message
     return tuple(asked), ()
+
+
+def _plain_block(
+    frame: pd.DataFrame, dtypes: list[Any], positions: list[int]
+) -> np.ndarray | None:
+    """The columns at ``positions`` as one float64 array, or None.
+
+    Converting the whole frame in one ``to_numpy`` is several times cheaper than
+    slicing it in pandas, but only safe when every column is a plain NumPy
+    number or date (no strings, no extension types that could raise or warn).
+    """
+    plain = all(isinstance(d, np.dtype) and d.kind in "iufM" for d in dtypes)
+    if not plain:
+        return None
+    everything = frame.to_numpy(dtype="float64")
+    if positions == list(range(positions[0], positions[-1] + 1)):
+        block: np.ndarray = everything[:, positions[0] : positions[-1] + 1]
+        return block
+    picked: np.ndarray = everything[:, positions]
+    return picked
 
 
 def load_wide_table(
@@ -269,35 +315,41 @@ def load_wide_table(
         raise InputError(f"expected a pandas DataFrame, got {type(data).__name__}")
     if data.empty:
         raise InputError("the data is empty: no rows to explain")
-    if data.columns.duplicated().any():
+    if not data.columns.is_unique:
         repeated = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
         raise ColumnError(f"column name(s) {repeated!r} appear more than once")
     check_columns(data, [date_col], role="date")
     check_columns(data, [metric_col], role="KPI")
     if metric_col == date_col:
         raise ParameterError(f"metric_col={metric_col!r} is the date column")
-    if not _is_numeric(data[metric_col].dtype):
+    # Lists, not the Index: iterating pandas' string Index is slow in pandas 3.
+    names = [str(c) for c in data.columns.tolist()]
+    dtype_list = data.dtypes.tolist()
+    dtypes = dict(zip(names, dtype_list, strict=True))
+    if not _is_numeric(dtypes[metric_col]):
         _as_numeric(data, metric_col, role="KPI")  # raises the shared message
     chosen, ignored = _candidates(
-        data, date_col=date_col, metric_col=metric_col, metrics=metrics
+        data, date_col=date_col, metric_col=metric_col, metrics=metrics, dtypes=dtypes
     )
-    dates = _check_dates(data, date_col)
+    days = _check_dates(data, date_col, dtypes[date_col])
 
     window = resolve_window(
-        dates,
+        days,
         date_target=date_target,
         date_base=date_base,
         history_weeks=history_weeks,
     )
-    positions = data.columns.get_indexer(pd.Index([metric_col, *chosen]))
+    where = {name: i for i, name in enumerate(names)}
+    positions = [where[name] for name in (metric_col, *chosen)]
     return WideTable(
         frame=data,
-        dates=dates,
+        days=days,
         metric_col=metric_col,
         metrics=chosen,
         ignored=ignored,
         window=window,
-        positions=tuple(int(p) for p in positions),
+        positions=tuple(positions),
+        block=_plain_block(data, dtype_list, positions),
     )
 
 
