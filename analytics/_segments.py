@@ -105,7 +105,8 @@ class RankSegmentsResult:
     notes : tuple of str
         Plain-English remarks (e.g. "the KPI did not move").
     noise_scale : float
-        Estimated relative noise of a leaf, used by the localization.
+        Estimated relative noise of a leaf of median size, used by the
+        localization.
     skipped : dict
         Always empty here; kept for the shared result shape.
     """
