@@ -111,8 +111,32 @@ class ReportWriter:
             "started_at": _now(),
         }
         with self.engine.begin() as conn:
+            if airflow_run_id is not None:
+                self._close_abandoned_tries(conn, row)
             conn.execute(runs.insert(), [row])
         return run_id
+
+    @staticmethod
+    def _close_abandoned_tries(conn: Connection, row: Mapping[str, Any]) -> None:
+        # A try of the same Airflow run still 'running' for this key lost its
+        # worker before it could close itself; the new try supersedes it.
+        same_try_key = sa.and_(
+            runs.c.casino_id == row["casino_id"],
+            runs.c.date_target == row["date_target"],
+            runs.c.kpi == row["kpi"],
+            runs.c.airflow_run_id == row["airflow_run_id"],
+            runs.c.status == "running",
+        )
+        conn.execute(
+            runs.update()
+            .where(same_try_key)
+            .values(
+                status="failed",
+                error_message="abandoned: a later try of the same Airflow run "
+                "started before this one finished (its worker was lost)",
+                finished_at=row["started_at"],
+            )
+        )
 
     def finish_run(self, run_id: str, *, status: str, message: str | None) -> None:
         """Close a run without an answer ('failed' or 'skipped', with the reason)."""

@@ -181,3 +181,30 @@ def test_lock_key_is_stable_and_signed_64_bit() -> None:
     assert lock_key("C01", "coin_in") == lock_key("C01", "coin_in")
     assert lock_key("C01", "coin_in") != lock_key("C02", "coin_in")
     assert -(2**63) <= lock_key("C01", "coin_in") < 2**63
+
+
+def _statuses(engine: Engine, casino: str) -> dict[str, tuple[str, str | None]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT run_id, status, error_message FROM explain.runs "
+                "WHERE casino_id = :c"
+            ),
+            {"c": casino},
+        ).all()
+    return {row.run_id: (row.status, row.error_message) for row in rows}
+
+
+def test_a_new_try_closes_the_lost_try_of_the_same_airflow_run(engine: Engine) -> None:
+    writer = ReportWriter(engine)
+    key = {"casino_id": "W5", "date_target": DAY, "kpi": "coin_in", "parameters": {}}
+    lost = writer.start_run(**key, airflow_run_id="scheduled__2024-07-20")
+    other_run = writer.start_run(**key, airflow_run_id="manual__2024-07-20")
+
+    retry = writer.start_run(**key, airflow_run_id="scheduled__2024-07-20")
+
+    statuses = _statuses(engine, "W5")
+    assert statuses[lost][0] == "failed"
+    assert "abandoned" in (statuses[lost][1] or "")
+    assert statuses[other_run] == ("running", None)
+    assert statuses[retry] == ("running", None)
