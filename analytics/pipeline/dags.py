@@ -20,8 +20,9 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 
-from analytics.errors import CasinoExplainError, ParameterError
+from analytics.errors import ParameterError
 from analytics.pipeline.config import load_config
 from analytics.pipeline.connections import engine_for_connection
 from analytics.pipeline.operators import (
@@ -110,7 +111,7 @@ def plan_backfill() -> list[dict[str, Any]]:
     ]
 
 
-@task(trigger_rule="none_failed", retries=0)
+@task(trigger_rule="none_failed")
 def summarize(outcomes: Any) -> dict[str, Any]:
     """Add up the chunk outcomes; fail the run when configured and casinos failed.
 
@@ -131,7 +132,9 @@ def summarize(outcomes: Any) -> dict[str, Any]:
     for key, reason in failures.items():
         log.error("failed %s: %s", key, reason)
     if totals["failed"] and runtime_config().airflow.fail_on_casino_errors:
-        raise CasinoExplainError(
+        # Fail without retries: the casinos' reasons will not change by waiting,
+        # whereas a lost worker (any other error) is worth the usual retries.
+        raise AirflowFailException(
             f"{totals['failed']} casino answer(s) failed (first: "
             f"{next(iter(failures), '?')}); the others were written. See the runs "
             "table (status 'failed') for every reason."
