@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-import yaml  # type: ignore[import-untyped]
+import yaml
 from sqlalchemy.engine import Engine
 
 from analytics.errors import CasinoExplainError
