@@ -74,8 +74,9 @@ __all__ = [
 
 # Dates per vectorized block: bounds the (dates x window x metrics) temporaries to
 # a few tens of MB for 100 metrics, whatever the length of the range.
-BLOCK_DATES = 16
+BLOCK_DATES = 64
 _V = TypeVar("_V")
+_Columns = dict[str, np.ndarray]
 _TIE_DIGITS = 9
 
 
@@ -221,13 +222,21 @@ def _check_history_weeks(history_weeks: object) -> None:
         raise ParameterError(f"history_weeks must be at least 1, got {history_weeks!r}")
 
 
-def _wanted_days(grid: _Grid, dates: Iterable[object] | None) -> list[pd.Timestamp]:
+def _wanted_days(grid: _Grid, dates: Iterable[object] | None) -> np.ndarray:
+    """The distinct target days, sorted, as datetime64[D]."""
     if dates is None:
-        return [grid.day(int(r)) for r in np.flatnonzero(grid.present)]
+        every: np.ndarray = grid.numbers(np.flatnonzero(grid.present))
+        return every.astype("datetime64[D]")
     if isinstance(dates, str | bytes):
         raise ParameterError(f"dates must be a list of dates, got {dates!r}")
-    days = [parse_date(d, name="dates") for d in dates]
-    return sorted(set(days))
+    if isinstance(dates, pd.DatetimeIndex | np.ndarray):
+        raw = np.asarray(dates)
+        if raw.dtype.kind == "M" and not np.isnat(raw).any():
+            # Tz-naive dates already: no need to parse them one by one.
+            fast: np.ndarray = np.unique(raw.astype("datetime64[D]"))
+            return fast
+    days = {parse_date(d, name="dates") for d in dates}
+    return np.array(sorted(np.datetime64(d.date(), "D") for d in days), dtype="M8[D]")
 
 
 def _history_count(grid: _Grid, rows: np.ndarray, history_weeks: int) -> np.ndarray:
@@ -242,7 +251,7 @@ def _window_has_infinite(grid: _Grid, rows: np.ndarray, offsets: np.ndarray) -> 
 
 def _split_rows(
     grid: _Grid,
-    days: Sequence[pd.Timestamp],
+    stamps: np.ndarray,
     history_weeks: int,
     offsets: np.ndarray,
 ) -> tuple[np.ndarray, list[pd.Timestamp]]:
@@ -252,7 +261,6 @@ def _split_rows(
     for it: not in the data (or its base), too little history, an infinite value
     in the days it reads, the KPI missing at D or B.
     """
-    stamps = np.array([np.datetime64(d.date(), "D") for d in days], dtype="M8[D]")
     rows = grid.pad + (stamps - grid.first).astype("int64")
     inside = (rows >= grid.pad) & (rows < len(grid.present))
     safe = np.where(inside, rows, grid.pad)
@@ -261,7 +269,7 @@ def _split_rows(
     ok &= ~_window_has_infinite(grid, safe, offsets)
     kpi = grid.values[:, 0]
     ok &= np.isfinite(kpi[safe]) & np.isfinite(kpi[safe - 7])
-    handed = [d for d, good in zip(days, ok, strict=True) if not good]
+    handed = [pd.Timestamp(d) for d in stamps[~ok]]
     return rows[ok], handed
 
 
@@ -673,9 +681,12 @@ def _order_block(
     return flat[order]
 
 
-def _block_frames(
+def _block_columns(
     grid: _Grid, block: _Block, rows: np.ndarray, method: str, days: np.ndarray
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, np.ndarray]:
+) -> tuple[_Columns, _Columns, _Columns, np.ndarray]:
+    """The table, kpi and skipped columns of one block, as NumPy arrays: the
+    frames are built once over all blocks (a frame per block cost more than the
+    formulas)."""
     c = block.columns
     reason = _skip_reason_arrays(c["value_target"], c["value_base"], c["sd_hist"])
     keep = reason == ""
@@ -696,27 +707,23 @@ def _block_frames(
             data[name] = np.where(delta > 0, "up", np.where(delta < 0, "down", "flat"))
         else:
             data[name] = c[name].ravel()[cells]
-    table = pd.DataFrame(data)
-
-    kpi = pd.DataFrame(
-        {
-            "date_target": days,
-            "metric": grid.names[0],
-            **{
-                name: c[f"kpi_{name}"].astype("float64")
-                for name in (
-                    "value_base",
-                    "value_target",
-                    "delta",
-                    "pct_change",
-                    "mean_hist",
-                    "sd_hist",
-                    "n_hist",
-                )
-            },
-            "norm_delta": block.kpi_norm,
-        }
-    )
+    kpi = {
+        "date_target": days,
+        "metric": np.full(len(days), grid.names[0], dtype=object),
+        **{
+            name: c[f"kpi_{name}"].astype("float64")
+            for name in (
+                "value_base",
+                "value_target",
+                "delta",
+                "pct_change",
+                "mean_hist",
+                "sd_hist",
+                "n_hist",
+            )
+        },
+        "norm_delta": block.kpi_norm,
+    }
     # Per date: the non-numeric columns first, then the skipped metrics in
     # column order, as the single-date result lists them.
     ignored = np.array([[name, why] for name, why in grid.ignored], dtype=object)
@@ -726,14 +733,12 @@ def _block_frames(
         [np.repeat(np.arange(len(days)), len(ignored)), skip_date]
     )
     order = np.argsort(date_index, kind="stable")
-    skipped = pd.DataFrame(
-        {
-            "date_target": days[date_index[order]],
-            "metric": np.concatenate([lead[:, 0], metrics[skip_metric]])[order],
-            "reason": np.concatenate([lead[:, 1], reason[~keep]])[order],
-        }
-    )
-    return table, kpi, skipped, ranked
+    skipped = {
+        "date_target": days[date_index[order]],
+        "metric": np.concatenate([lead[:, 0], metrics[skip_metric]])[order],
+        "reason": np.concatenate([lead[:, 1], reason[~keep]])[order],
+    }
+    return data, kpi, skipped, ranked
 
 
 def backfill_rank_metrics(
@@ -833,6 +838,7 @@ class _RankParts:
         self.days: list[int] = []
         self.notes: list[tuple[str, ...]] = []
         self.failures: dict[pd.Timestamp, InputError] = {}
+        self.blocks: list[tuple[_Columns, _Columns, _Columns]] = []
 
     def add_single(self, day: pd.Timestamp, compute: Any) -> None:
         try:
@@ -855,6 +861,11 @@ class _RankParts:
         self.notes.append(result.notes)
 
     def finish(self, grid: _Grid, parameters: dict[str, Any]) -> BackfillRankMetrics:
+        if self.blocks:
+            tables, kpis, skipped_parts = zip(*self.blocks, strict=True)
+            self.tables.insert(0, _joined(tables))
+            self.kpis.insert(0, _joined(kpis))
+            self.skipped.insert(0, _joined(skipped_parts))
         table = _concat(self.tables, ["date_target", *RANKED_COLUMNS])
         skipped = _concat(self.skipped, ["date_target", "metric", "reason"])
         weeks = int(parameters["history_weeks"])
@@ -867,6 +878,13 @@ class _RankParts:
             failures=dict(sorted(self.failures.items())),
             parameters=parameters,
         )
+
+
+def _joined(parts: Sequence[_Columns]) -> pd.DataFrame:
+    """One frame from the column dicts of several blocks (same keys, in order)."""
+    return pd.DataFrame(
+        {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    )
 
 
 def _concat(frames: list[pd.DataFrame], first: list[str]) -> pd.DataFrame:
@@ -902,12 +920,10 @@ def _rank_rows(
         return
     numbers = grid.numbers(rows)
     days = numbers.astype("datetime64[D]").astype("datetime64[ns]")
-    table, kpi, skipped, ranked = _block_frames(
+    table, kpi, skipped, ranked = _block_columns(
         grid, block, rows, parameters["method"], days
     )
-    parts.tables.append(table)
-    parts.kpis.append(kpi)
-    parts.skipped.append(skipped)
+    parts.blocks.append((table, kpi, skipped))
     parts.days.extend(int(n) for n in numbers)
     parts.notes.extend(_rank_notes(grid, block, ranked))
 
@@ -1068,6 +1084,7 @@ def backfill_assess_change(
     rows, handed = _split_rows(grid, wanted, history_weeks, offsets)
     metric_names = np.array(grid.names, dtype=object)
     frames: list[pd.DataFrame] = []
+    blocks: list[_Columns] = []
     explained: list[int] = []
     flags: list[tuple[bool, bool]] = []
     notes: list[tuple[str, ...]] = []
@@ -1082,7 +1099,7 @@ def backfill_assess_change(
         for name, shift in (("target_is_holiday", 0), ("base_is_holiday", 7)):
             on_holiday = np.isin(numbers - shift, holiday_list)
             columns[name] = np.repeat(on_holiday[:, None], width, axis=1)
-        frame = pd.DataFrame(
+        blocks.append(
             {
                 "date_target": np.repeat(days, width),
                 "metric": np.tile(metric_names, len(block_rows)),
@@ -1090,7 +1107,6 @@ def backfill_assess_change(
                 **{name: columns[name].ravel() for name in ASSESS_COLUMNS[2:]},
             }
         )
-        frames.append(frame)
         for i, number in enumerate(numbers.tolist()):
             flag = (number in holiday_numbers, number - 7 in holiday_numbers)
             reason = columns["reason"][i, 0]
@@ -1102,6 +1118,8 @@ def backfill_assess_change(
                 else ()
             )
 
+    if blocks:
+        frames.append(_joined(blocks))
     failures: dict[pd.Timestamp, InputError] = {}
     for day in handed:
         try:
