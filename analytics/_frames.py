@@ -212,6 +212,17 @@ def _has(present: np.ndarray, day: pd.Timestamp) -> bool:
     return at < present.size and bool(present[at] == wanted)
 
 
+def _history(
+    present: np.ndarray, target: pd.Timestamp, weeks: int
+) -> tuple[pd.Timestamp, ...]:
+    """D-7, ..., D-7W where present in the sorted datetime64[ns] ``present``."""
+    start = target.to_datetime64().astype("datetime64[ns]")
+    wanted = start - np.arange(1, weeks + 1) * np.timedelta64(7, "D")
+    at = np.clip(np.searchsorted(present, wanted), 0, max(present.size - 1, 0))
+    found = present[at] == wanted if present.size else np.zeros(weeks, dtype=bool)
+    return tuple(target - WEEK * int(k) for k in np.flatnonzero(found) + 1)
+
+
 def resolve_window(
     dates: pd.DatetimeIndex | pd.Series | np.ndarray,
     *,
@@ -259,8 +270,7 @@ def resolve_window(
                 f"(dates run from {first} to {last})"
             )
 
-    wanted = [target - WEEK * k for k in range(1, int(history_weeks) + 1)]
-    history = tuple(d for d in wanted if _has(present, d))
+    history = _history(present, target, int(history_weeks))
     if len(history) < min_history:
         raise InsufficientHistoryError(
             f"only {len(history)} same-weekday date(s) before "

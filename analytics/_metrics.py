@@ -248,12 +248,16 @@ def _candidates(
     dtypes: dict[str, Any],
 ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     if metrics is None:
-        others = [(c, d) for c, d in dtypes.items() if c not in (date_col, metric_col)]
-        chosen = tuple(c for c, d in others if _is_numeric(d))
-        ignored = tuple(
-            (c, f"not numeric (dtype {d})") for c, d in others if not _is_numeric(d)
-        )
-        return chosen, ignored
+        picked: list[str] = []
+        left_out: list[tuple[str, str]] = []
+        for name, dtype in dtypes.items():
+            if name in (date_col, metric_col):
+                continue
+            if getattr(dtype, "kind", "O") in "iuf":  # _is_numeric, inlined
+                picked.append(name)
+            else:
+                left_out.append((name, f"not numeric (dtype {dtype})"))
+        return tuple(picked), tuple(left_out)
 
     if isinstance(metrics, str):
         raise ParameterError(f"metrics must be a list of column names, got {metrics!r}")
@@ -454,8 +458,16 @@ def nanmedian_columns(values: np.ndarray) -> np.ndarray:
     """Column medians over finite values, NaN for a column without any (no warning)."""
     finite = np.isfinite(values)
     count = finite.sum(axis=0)
-    if values.shape[0] == 0:
+    size = values.shape[0]
+    if size == 0:
         return np.full(values.shape[1], np.nan)
+    if bool((count == size).all()):
+        # Every value finite: the two middle order statistics by partition, the
+        # same elements a full sort would pick.
+        middle = sorted({(size - 1) // 2, size // 2})
+        part = np.partition(values, middle, axis=0)
+        both: np.ndarray = (part[(size - 1) // 2] + part[size // 2]) / 2
+        return both
     ordered = np.sort(np.where(finite, values, np.inf), axis=0)
     low = np.maximum((count - 1) // 2, 0)[None, :]
     high = np.maximum(count // 2, 0)[None, :]
