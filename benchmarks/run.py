@@ -142,6 +142,46 @@ def table(results: dict[str, dict[str, Any]]) -> list[str]:
 
 
 ANALYSIS_HEADING = "## Reading the figures"
+MEMORY_HEADER = "| scenario | peak resident memory (MiB) | wall time (s) |"
+
+
+def _first_cell(line: str) -> str:
+    return line.split("|")[1].strip() if line.startswith("| ") else ""
+
+
+def _order_key(line: str) -> int:
+    # Figure rows start with the scenario's number ("2 backfill compute").
+    head = _first_cell(line).split(" ")[0]
+    return int(head) if head.isdigit() else 99
+
+
+def merged(new_lines: list[str], output: Path) -> list[str]:
+    """``new_lines`` plus the rows of ``output`` for scenarios not run this time.
+
+    A run with ``--only`` then updates its own rows and keeps the others'.
+    """
+    if not output.exists():
+        return new_lines
+    old = output.read_text().split(ANALYSIS_HEADING)[0].splitlines()
+    cut = new_lines.index(MEMORY_HEADER)
+    new_figures, new_memory = new_lines[: cut - 1], new_lines[cut:]
+    labels = {_first_cell(line) for line in new_figures[2:]}
+    names = {_first_cell(line) for line in new_memory[2:]}
+    at = old.index(MEMORY_HEADER) if MEMORY_HEADER in old else len(old)
+    old_figures = [
+        line
+        for line in old[:at]
+        if line.startswith("| ") and not line.startswith("| scenario |")
+    ]
+    old_memory = [line for line in old[at + 2 :] if line.startswith("| ")]
+    figures = new_figures[2:] + [
+        line for line in old_figures if _first_cell(line) not in labels
+    ]
+    memory = new_memory[2:] + [
+        line for line in old_memory if _first_cell(line) not in names
+    ]
+    figures.sort(key=_order_key)
+    return [*new_figures[:2], *figures, "", *new_memory[:2], *memory]
 
 
 def _kept(output: Path) -> str:
@@ -176,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()
     lines = table(results)
     print("\n".join(lines))
+    if args.only and not args.no_write:
+        lines = merged(lines, args.output)
+        rerun = ", ".join(args.only)
+        lines.insert(0, f"Rows of {rerun} from this run; the others kept from before.")
+        lines.insert(1, "")
     if not args.no_write:
         header = [
             "# Speed benchmarks: measured figures",
