@@ -600,24 +600,71 @@ def _merge_siblings(
     weight: np.ndarray,
     weighted_change: np.ndarray,
 ) -> list[_Chosen]:
-    """Replace sibling root causes by their parent when the parent moved as one.
+    """Prefer a parent to pieces of it that moved the same way.
 
-    Siblings (segments of one cuboid equal but in one dimension) are chosen
-    separately when their parent failed the purity test; if the parent's
-    other leaves moved the same way (at least half as much, and clearly),
-    the parent is the simpler explanation.
+    Two cases: siblings (segments of one cuboid equal but in one dimension)
+    chosen separately because their parent failed the purity test, when the
+    parent's other leaves moved the same way (at least half as much, and
+    clearly); and a root cause chosen after some of its own descendants (its
+    remainder still moved), when they moved in the same direction. In both the
+    parent is the simpler explanation.
     """
     merged = True
     while merged:
         merged = False
         for dims, group, _ in chosen:
-            replacement = _sibling_parent(
-                chosen, dims, group, lattice, weight, weighted_change
-            )
+            replacement = _absorb_descendants(
+                chosen, dims, group, lattice, weighted_change
+            ) or _sibling_parent(chosen, dims, group, lattice, weight, weighted_change)
             if replacement is not None:
                 chosen, merged = replacement, True
                 break
     return chosen
+
+
+def _absorb_descendants(
+    chosen: list[_Chosen],
+    dims: tuple[int, ...],
+    group: int,
+    lattice: _Lattice,
+    weighted_change: np.ndarray,
+) -> list[_Chosen] | None:
+    members = lattice.cuboids[dims].members[group]
+    inside = [
+        row
+        for row in chosen
+        if len(row[0]) > len(dims)
+        and set(dims) <= set(row[0])
+        and all(
+            lattice.cuboids[row[0]].members[row[1]][row[0].index(d)] == m
+            for d, m in zip(dims, members, strict=True)
+        )
+    ]
+    if not inside:
+        return None
+    # The parent was chosen for its remainder: the direction that counts.
+    remainder = _segment_sum(dims, group, lattice, weighted_change) - sum(
+        _segment_sum(d, g, lattice, weighted_change) for d, g, _ in inside
+    )
+    own_direction = np.sign(remainder)
+    if any(
+        np.sign(_segment_sum(d, g, lattice, weighted_change)) != own_direction
+        for d, g, _ in inside
+    ):
+        return None
+    # The parent takes the place of its first-found descendant.
+    first = chosen.index(inside[0])
+    rest = [row for row in chosen if row not in inside]
+    parent = next(row for row in rest if row[:2] == (dims, group))
+    rest.remove(parent)
+    rest.insert(min(first, len(rest)), parent)
+    return rest
+
+
+def _segment_sum(
+    dims: tuple[int, ...], group: int, lattice: _Lattice, values: np.ndarray
+) -> float:
+    return float(values[lattice.cuboids[dims].group == group].sum())
 
 
 def _sibling_parent(

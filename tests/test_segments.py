@@ -309,6 +309,21 @@ class TestParsimony:
         chosen = [((0, 1), 0, 25.0), ((0, 1), 1, 25.0)]
         assert _merge_siblings(chosen, lattice, weight, weighted_change) == chosen
 
+    @pytest.mark.parametrize(
+        ("rest", "absorbed"), [(0.4, True), (-0.8, False)], ids=["alike", "opposite"]
+    )
+    def test_a_root_cause_absorbs_its_descendants(
+        self, rest: float, absorbed: bool
+    ) -> None:
+        lattice, weight, weighted_change = _three_by_three(rest)
+        # a0/b0 was found first, then the parent a=a0 (its remainder moved too).
+        chosen = [((0, 1), 0, 25.0), ((1,), 2, 30.0), ((0,), 0, 16.0)]
+        merged = _merge_siblings(chosen, lattice, weight, weighted_change)
+        if absorbed:
+            assert merged == [((0,), 0, 16.0), ((1,), 2, 30.0)]
+        else:
+            assert merged == chosen
+
 
 class TestRatio:
     def test_contributions_by_hand(self) -> None:
