@@ -33,7 +33,10 @@ amount. The design, in five steps:
    segment has the largest score.
 4. **Greedy cover.** The pure, significant segment with the largest score is
    taken (ties to the shallower), its leaves are removed from every cuboid's
-   sums, and the search repeats until no segment qualifies.
+   sums, and the search repeats until no segment qualifies. Pieces of one
+   parent that moved alike are then replaced by the parent (siblings whose
+   parent's other leaves moved the same way; descendants found before a
+   root cause whose remainder moved the same way).
 5. **Minimum share.** A root cause whose own change ``|real - predict|`` is
    below ``min_share`` (default 1 %) of the larger of the total change and
    the root causes' summed changes is dropped: significant but immaterial.
