@@ -5,9 +5,12 @@ from one extract. Calling :func:`analytics.rank_metrics` and
 :func:`analytics.assess_change` once per date validates the frame, resolves the
 window and builds result frames hundreds of times. The functions here validate the
 frame once, lay it on a dense day grid and compute the same formulas for a block
-of dates at once, with the date as a leading array axis. Each reduction runs over
-the same axis in the same order as the single-date code, so the figures are the
-same floats (tests compare them on generated data).
+of dates at once, with the date as a leading array axis. Most reductions run over
+the same axis in the same order as the single-date code and give the same floats;
+the Pearson correlations of the daily deltas (corr_hist and the linkranks link)
+sum in another order, as one batched matrix product, 8x faster, and agree to
+about 1e-15 relative. Tests hold the bulk tables to rtol 1e-12 and the rank
+order to exact equality on generated data.
 
 Dates the vectorized pass does not handle are handed to the single-date function,
 which then raises (a missing day, too little history, an infinite value) or warns
@@ -336,13 +339,16 @@ def _pearson(
     valid = np.isfinite(others) & np.isfinite(kpi)[:, :, None]
     count = valid.sum(axis=1)
     if valid.all():
-        # No missing pair: the masks of the general case change nothing, skip them.
-        # The KPI is repeated per column, as there, so that its sums run in the
-        # same order and give the same floats.
-        y = np.repeat(kpi[:, :, None], others.shape[2], axis=2)
+        # No missing pair: the masks of the general case change nothing, and the
+        # KPI's side is the same for every column, so it is worked out once and
+        # the cross products are one batched matrix product. The sums run in
+        # another order than the single-date code's: equal to about 1e-15.
         dx = others - (others.sum(axis=1) / count)[:, None, :]
-        dy = y - (y.sum(axis=1) / count)[:, None, :]
-        return _pearson_end(dx, dy, count, min_count)
+        dy = kpi - (kpi.sum(axis=1) / kpi.shape[1])[:, None]
+        sxx = np.einsum("dwc,dwc->dc", dx, dx)
+        syy = np.broadcast_to(np.einsum("dw,dw->d", dy, dy)[:, None], sxx.shape)
+        sxy = np.matmul(dy[:, None, :], dx)[:, 0, :]
+        return _pearson_r(sxx, syy, sxy, count, min_count)
     x = np.where(valid, others, 0.0)
     y = np.where(valid, kpi[:, :, None], 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -354,10 +360,20 @@ def _pearson(
 def _pearson_end(
     dx: np.ndarray, dy: np.ndarray, count: np.ndarray, min_count: int
 ) -> tuple[np.ndarray, np.ndarray]:
+    sxx = (dx * dx).sum(axis=1)
+    syy = (dy * dy).sum(axis=1)
+    return _pearson_r(sxx, syy, (dx * dy).sum(axis=1), count, min_count)
+
+
+def _pearson_r(
+    sxx: np.ndarray,
+    syy: np.ndarray,
+    sxy: np.ndarray,
+    count: np.ndarray,
+    min_count: int,
+) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
-        sxx = (dx * dx).sum(axis=1)
-        syy = (dy * dy).sum(axis=1)
-        r = (dx * dy).sum(axis=1) / np.sqrt(sxx * syy)
+        r = sxy / np.sqrt(sxx * syy)
     r = np.where((count < min_count) | (sxx <= 0) | (syy <= 0), np.nan, r)
     return np.clip(r, -1.0, 1.0), count
 

@@ -217,6 +217,34 @@ def test_row_order_and_date_types_do_not_matter(tiny: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(result.table, expected)
 
 
+@pytest.mark.parametrize(
+    "change",
+    ["shuffled_rows", "string_column", "nullable_metric"],
+    ids=str,
+)
+def test_fast_and_general_reading_give_the_same_table(
+    tiny: pd.DataFrame, change: str
+) -> None:
+    # A plain frame (NumPy numbers and dates only) is read in one float64 copy;
+    # any other frame goes through pandas. Both must give the same table.
+    expected = rank_metrics(tiny, metric_col="coin_in", date_target=D)
+    if change == "shuffled_rows":
+        frame = tiny.sample(frac=1, random_state=5)
+    elif change == "string_column":
+        frame = tiny.assign(label="x")
+    else:
+        frame = tiny.assign(games=tiny["games"].astype("Int64"))
+    result = rank_metrics(frame, metric_col="coin_in", date_target=D)
+    pd.testing.assert_frame_equal(result.table, expected.table)
+
+
+def test_infinite_value_on_a_compared_date_is_refused(tiny: pd.DataFrame) -> None:
+    frame = tiny.assign(games=tiny["games"].astype("float64"))
+    frame.loc[frame["date"] == pd.Timestamp(D), "games"] = np.inf
+    with pytest.raises(ColumnError, match="'games' hold infinite values"):
+        rank_metrics(frame, metric_col="coin_in", date_target=D)
+
+
 def test_nullable_integer_columns_are_numeric(tiny: pd.DataFrame) -> None:
     frame = tiny.assign(games=tiny["games"].astype("Int64"))
     frame.loc[1, "games"] = pd.NA
