@@ -308,12 +308,14 @@ def _noise_model(
     n_bands = NOISE_BANDS if size_aware and volume.size >= 50 * NOISE_BANDS else 1
     band = _volume_bands(volume, n_bands)
     prior = volume / (volume + reference)
+    # One band may be a small floor: two leaves of a cell already measure it.
+    least = 5 if n_bands > 1 else 2
     spreads = np.full((codes.shape[1], n_bands), np.inf)
     for varied in range(codes.shape[1]):
         residual, usable = _cell_residuals(codes[positive], values, prior, varied)
         for k in range(n_bands):
             chosen = usable & (band == k)
-            if chosen.sum() >= 5:
+            if chosen.sum() >= least:
                 spreads[varied, k] = 1.4826 * np.median(np.abs(residual[chosen]))
     # Cells straddle a root cause only in the dimensions it fixes, so the
     # least spread over dimensions is the cleanest estimate of each band.
