@@ -288,14 +288,17 @@ def _median_axis1(values: np.ndarray) -> np.ndarray:
         return np.full((values.shape[0], values.shape[2]), np.nan)
     # Window last and contiguous: sorting along the last axis is several times
     # faster than along a middle one.
-    window = np.ascontiguousarray(values.transpose(0, 2, 1))
+    window = np.array(values.transpose(0, 2, 1), order="C", copy=True)
     finite = np.isfinite(window)
     count = finite.sum(axis=2)
     size = window.shape[2]
     if (count == size).all():
-        # Every value finite: two order statistics by partition, not a full sort.
-        part = np.partition(window, sorted({(size - 1) // 2, size // 2}), axis=2)
-        middle: np.ndarray = (part[:, :, (size - 1) // 2] + part[:, :, size // 2]) / 2
+        # Every value finite: two order statistics by partition, not a full sort,
+        # in place in the copy above.
+        window.partition(sorted({(size - 1) // 2, size // 2}), axis=2)
+        middle: np.ndarray = (
+            window[:, :, (size - 1) // 2] + window[:, :, size // 2]
+        ) / 2
         return middle
     ordered = np.sort(np.where(finite, window, np.inf), axis=2)
     low = np.maximum((count - 1) // 2, 0)[:, :, None]
@@ -308,11 +311,38 @@ def _median_axis1(values: np.ndarray) -> np.ndarray:
     return np.where(count > 0, middle, np.nan)
 
 
+def _gather_last(values_t: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> Any:
+    """_gather with the window last: shape (rows, columns, offsets), each window
+    contiguous; ``values_t`` is the (columns, days) transpose of the values."""
+    return values_t[:, rows[:, None] - offsets[None, :]].transpose(1, 0, 2)
+
+
+def _median_last(window: np.ndarray) -> np.ndarray:
+    """nanmedian_columns along the last axis of (dates, columns, window).
+
+    ``window`` is scratch: it is partitioned in place, which changes no median.
+    """
+    finite = np.isfinite(window)
+    count = finite.sum(axis=2)
+    size = window.shape[2]
+    if size and bool((count == size).all()):
+        window.partition(sorted({(size - 1) // 2, size // 2}), axis=2)
+        middle: np.ndarray = (
+            window[:, :, (size - 1) // 2] + window[:, :, size // 2]
+        ) / 2
+        return middle
+    return _median_axis1(window.transpose(0, 2, 1))
+
+
 def _robust_move(today: np.ndarray, past: np.ndarray) -> np.ndarray:
-    """The linkranks move z of :mod:`analytics._metrics`, for a block of dates."""
-    median = _median_axis1(past)
-    scale = MAD_TO_SD * _median_axis1(np.abs(past - median[:, None, :]))
-    usable = (scale > 0) & (np.isfinite(past).sum(axis=1) >= LINK_MIN_DELTAS)
+    """The linkranks move z of :mod:`analytics._metrics`, for a block of dates.
+
+    ``past`` is (dates, columns, window) scratch (see :func:`_median_last`).
+    """
+    usable = np.isfinite(past).sum(axis=2) >= LINK_MIN_DELTAS
+    median = _median_last(past)
+    scale = MAD_TO_SD * _median_last(np.abs(past - median[:, :, None]))
+    usable &= scale > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(usable, (today - median) / scale, np.nan)
 
@@ -391,8 +421,8 @@ class _DailyMoves:
     """Per grid day: week-over-week deltas, log changes, beyond-proportional moves."""
 
     delta: np.ndarray
-    log_change: np.ndarray
-    scaled: np.ndarray
+    log_change_t: np.ndarray
+    scaled_t: np.ndarray
     scaled_columns: list[int]
 
 
@@ -411,8 +441,10 @@ def _daily_moves(grid: _Grid, metric_col: str) -> _DailyMoves:
         scaled = now[:, scaled_columns] - then[:, scaled_columns] / kpi_then * kpi_now
     return _DailyMoves(
         delta=np.vstack([pad, now - then]),
-        log_change=np.vstack([pad, logs]),
-        scaled=np.vstack([pad[:, : len(scaled_columns)], scaled]),
+        log_change_t=np.ascontiguousarray(np.vstack([pad, logs]).T),
+        scaled_t=np.ascontiguousarray(
+            np.vstack([pad[:, : len(scaled_columns)], scaled]).T
+        ),
         scaled_columns=scaled_columns,
     )
 
@@ -552,12 +584,12 @@ def _block_move_z(
     base: np.ndarray,
 ) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
-        past = _gather(moves.log_change, rows, offsets)
+        past = _gather_last(moves.log_change_t, rows, offsets)
         today = np.where((target > 0) & (base > 0), np.log(target / base), np.nan)
         result = _robust_move(today, past)
         scaled = moves.scaled_columns
         if scaled:
-            past = _gather(moves.scaled, rows, offsets)
+            past = _gather_last(moves.scaled_t, rows, offsets)
             today = target[:, scaled] - base[:, scaled] / base[:, :1] * target[:, :1]
             result[:, scaled] = _robust_move(today, past)
     return result
