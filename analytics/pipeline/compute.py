@@ -15,10 +15,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 import analytics
-from analytics.errors import ParameterError
+from analytics._backfill import (
+    BackfillAssessChange,
+    BackfillRankMetrics,
+    backfill_assess_change,
+    backfill_rank_metrics,
+)
+from analytics.errors import InputError, ParameterError
 from analytics.pipeline.config import PipelineConfig
 
 __all__ = [
@@ -183,26 +190,61 @@ def _by_rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: math.inf if r.get("rank") is None else r["rank"])
 
 
-def _metric_rows(result: Any, keep: int) -> list[dict[str, Any]]:
-    method = _method(result)
-    ranked = _by_rank(_records(result))
+@dataclass
+class _DayAnswers:
+    """What the modules said about one date, as plain records.
+
+    Both paths fill it: the daily path from single-date results, the bulk path
+    from slices of the all-dates tables; the reporting rows are built from it
+    alone, so the two paths cannot drift apart.
+    """
+
+    ranked: list[dict[str, Any]] | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+    method: str = ""
+    kpi_change: dict[str, Any] = field(default_factory=dict)
+    significance: list[dict[str, Any]] | None = None
+    holidays: tuple[object, object] = (None, None)
+    segments: Any = None
+
+
+def _answers_of(results: Mapping[str, Any]) -> _DayAnswers:
+    answers = _DayAnswers(segments=results.get("rank_segments"))
+    for result in results.values():
+        change = result.to_dict().get("kpi")
+        if change and not answers.kpi_change:
+            answers.kpi_change = {str(k): _clean(v) for k, v in change.items()}
+    if "rank_metrics" in results:
+        ranked = results["rank_metrics"]
+        answers.ranked = _by_rank(_records(ranked))
+        answers.skipped = _skipped(ranked)
+        answers.method = _method(ranked)
+    if "assess_change" in results:
+        as_dict = results["assess_change"].to_dict()
+        answers.significance = _records(results["assess_change"])
+        answers.holidays = (as_dict.get("holiday_target"), as_dict.get("holiday_base"))
+    return answers
+
+
+def _metric_rows(answers: _DayAnswers, keep: int) -> list[dict[str, Any]]:
+    method = answers.method
+    ranked = answers.ranked or []
     rows = [{**_pick(r, _METRIC_FIELDS), "method": method} for r in ranked[:keep]]
     # Skipped metrics are kept (unranked, with the reason): never dropped silently.
-    for metric, reason in sorted(_skipped(result).items()):
+    for metric, reason in sorted(answers.skipped.items()):
         rows.append({"metric": metric, "method": method, "skipped_reason": reason})
     return rows
 
 
-def _significance_rows(result: Any, kpi: str) -> list[dict[str, Any]]:
+def _significance_rows(answers: _DayAnswers, kpi: str) -> list[dict[str, Any]]:
     # Holiday flags are per answer; take them from the rows if the result puts
     # them there, else from the result's dictionary.
-    as_dict = result.to_dict()
     flags = {
-        "target_is_holiday": _clean(as_dict.get("holiday_target")),
-        "base_is_holiday": _clean(as_dict.get("holiday_base")),
+        "target_is_holiday": _clean(answers.holidays[0]),
+        "base_is_holiday": _clean(answers.holidays[1]),
     }
     rows = []
-    for record in _records(result):
+    for record in answers.significance or []:
         row = _pick(record, _SIGNIFICANCE_FIELDS)
         row["scale_method"] = row["scale_method"] or record.get("scale_kind")
         row["reason"] = row["reason"] or None
@@ -213,8 +255,8 @@ def _significance_rows(result: Any, kpi: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _segment_rows(result: Any, keep: int) -> list[dict[str, Any]]:
-    ranked = _by_rank(_records(result))
+def _segment_rows(records: list[dict[str, Any]], keep: int) -> list[dict[str, Any]]:
+    ranked = _by_rank(records)
     kept = [r for i, r in enumerate(ranked) if i < keep or r.get("is_root_cause")]
     return [_pick(r, _SEGMENT_FIELDS) for r in kept]
 
@@ -250,11 +292,7 @@ def _results(
             holidays=list(e.holidays) or None,
         )
     if "rank_segments" in e.modules and segments is not None:
-        if kpi not in segments.columns:
-            raise ParameterError(
-                f"KPI {kpi!r} is not a measure of the segment table; add it to "
-                "source.segment_measures or drop rank_segments from explain.modules"
-            )
+        _check_segment_kpi(segments, kpi)
         results["rank_segments"] = analytics.rank_segments(
             segments,
             **common,
@@ -262,6 +300,14 @@ def _results(
             max_depth=e.max_depth,
         )
     return results
+
+
+def _check_segment_kpi(segments: pd.DataFrame, kpi: str) -> None:
+    if kpi not in segments.columns:
+        raise ParameterError(
+            f"KPI {kpi!r} is not a measure of the segment table; add it to "
+            "source.segment_measures or drop rank_segments from explain.modules"
+        )
 
 
 def explain_casino_day(
@@ -303,22 +349,45 @@ def explain_casino_day(
         history, duplicated rows, ...); the caller records it for this casino only.
     """
     results = _results(daily, segments, date_target=date_target, kpi=kpi, config=config)
-    keep = config.explain.rows_per_explanation
+    return _explanation(
+        _answers_of(results),
+        casino_id=casino_id,
+        date_target=date_target,
+        kpi=kpi,
+        keep=config.explain.rows_per_explanation,
+    )
+
+
+def _explanation(
+    answers: _DayAnswers,
+    *,
+    casino_id: object,
+    date_target: dt.date,
+    kpi: str,
+    keep: int,
+) -> Explanation:
     rows: dict[str, list[dict[str, Any]]] = {}
-    if "rank_metrics" in results:
-        rows["metric_rankings"] = _metric_rows(results["rank_metrics"], keep)
-    if "assess_change" in results:
-        rows["change_significance"] = _significance_rows(results["assess_change"], kpi)
-    if "rank_segments" in results:
-        segment_result = results["rank_segments"]
+    if answers.ranked is not None:
+        rows["metric_rankings"] = _metric_rows(answers, keep)
+    if answers.significance is not None:
+        rows["change_significance"] = _significance_rows(answers, kpi)
+    segment_records: list[dict[str, Any]] = []
+    if answers.segments is not None:
+        segment_records = _records(answers.segments)
         rows["segment_breakdown"] = [
-            _pick(r, _BREAKDOWN_FIELDS) for r in _records(segment_result, "breakdown")
+            _pick(r, _BREAKDOWN_FIELDS) for r in _records(answers.segments, "breakdown")
         ]
-        rows["root_cause_segments"] = _segment_rows(segment_result, keep)
+        rows["root_cause_segments"] = _segment_rows(segment_records, keep)
     # The base day is never configured: always the same weekday a week earlier.
     date_base = date_target - dt.timedelta(days=7)
     rows["daily_summary"] = [
-        _summary_row(results, kpi=kpi, date_target=date_target, date_base=date_base)
+        _summary_row(
+            answers,
+            segment_records,
+            kpi=kpi,
+            date_target=date_target,
+            date_base=date_base,
+        )
     ]
     return Explanation(
         casino_id=str(casino_id),
@@ -329,30 +398,25 @@ def explain_casino_day(
     )
 
 
-def _kpi_change(results: Mapping[str, Any], kpi: str) -> dict[str, Any]:
-    if "assess_change" in results:
-        for row in _records(results["assess_change"]):
-            if row.get("metric") == kpi:
-                return row
-    for result in results.values():
-        change = result.to_dict().get("kpi")
-        if change:
-            return {str(k): _clean(v) for k, v in change.items()}
-    return {}
+def _kpi_change(answers: _DayAnswers, kpi: str) -> dict[str, Any]:
+    for row in answers.significance or []:
+        if row.get("metric") == kpi:
+            return row
+    return answers.kpi_change
 
 
 def _summary_row(
-    results: Mapping[str, Any],
+    answers: _DayAnswers,
+    segment_records: list[dict[str, Any]],
     *,
     kpi: str,
     date_target: dt.date,
     date_base: dt.date,
 ) -> dict[str, Any]:
-    change = _kpi_change(results, kpi)
-    ranked = _records(results["rank_metrics"]) if "rank_metrics" in results else []
-    top = [r for r in _by_rank(ranked) if r.get("rank") is not None][:3]
-    segments = _records(results["rank_segments"]) if "rank_segments" in results else []
-    roots = [r for r in _by_rank(segments) if r.get("is_root_cause")]
+    change = _kpi_change(answers, kpi)
+    ranked = answers.ranked or []
+    top = [r for r in ranked if r.get("rank") is not None][:3]
+    roots = [r for r in _by_rank(segment_records) if r.get("is_root_cause")]
     root = roots[0] if roots else None
     names = [str(r["metric"]) for r in top] + [None] * (3 - len(top))
     return {
@@ -463,22 +527,189 @@ def explain_casino_dates(
 ) -> Iterator[tuple[dt.date, Explanation | BaseException]]:
     """Explain many days of one casino from one extract (the bulk path).
 
-    The core is called once per date for now; a vectorised core function can
-    replace this loop without changing the caller. A failing date yields its
+    ``rank_metrics`` and ``assess_change`` run once for all ``dates`` (the
+    all-dates pass of :mod:`analytics._backfill`); ``rank_segments`` compares two
+    days only and runs per date. The rows are the same as
+    :func:`explain_casino_day` gives date by date. A failing date yields its
     exception instead of an explanation, so one bad day does not stop the range.
     """
+    try:
+        bulk = _BulkAnswers.compute(daily, dates=dates, kpi=kpi, config=config)
+    except InputError:
+        # The extract as a whole is unusable for the all-dates pass (a duplicated
+        # day, say): date by date, each date fails with its own message.
+        bulk = None
+    keep = config.explain.rows_per_explanation
     for day in dates:
         try:
-            yield (
-                day,
-                explain_casino_day(
+            if bulk is None or not bulk.covers(day):
+                answer = explain_casino_day(
                     daily,
                     segments,
                     casino_id=casino_id,
                     date_target=day,
                     kpi=kpi,
                     config=config,
-                ),
-            )
+                )
+            else:
+                answers = bulk.answers_for(day)
+                answers.segments = _segments_result(segments, day, kpi, config)
+                answer = _explanation(
+                    answers,
+                    casino_id=casino_id,
+                    date_target=day,
+                    kpi=kpi,
+                    keep=keep,
+                )
         except Exception as err:
             yield day, err
+        else:
+            yield day, answer
+
+
+def _segments_result(
+    segments: pd.DataFrame | None, day: dt.date, kpi: str, config: PipelineConfig
+) -> Any:
+    s, e = config.source, config.explain
+    if "rank_segments" not in e.modules or segments is None:
+        return None
+    _check_segment_kpi(segments, kpi)
+    return analytics.rank_segments(
+        segments,
+        metric_col=kpi,
+        date_col=s.date_column,
+        date_target=day,
+        dimensions=list(s.dimension_columns),
+        max_depth=e.max_depth,
+    )
+
+
+def _column_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``frame.to_dict("records")`` with plain Python values, column by column.
+
+    Converting each column once with ``tolist`` is far cheaper than cleaning
+    every cell of hundreds of thousands of rows one by one.
+    """
+    columns: dict[str, list[Any]] = {}
+    for name in frame.columns:
+        values = frame[name].to_numpy()
+        if values.dtype.kind == "f":
+            columns[str(name)] = [None if v != v else v for v in values.tolist()]
+        elif values.dtype.kind in "biu":
+            columns[str(name)] = values.tolist()
+        else:
+            columns[str(name)] = [_clean(v) for v in values]
+    names = list(columns)
+    rows = zip(*columns.values(), strict=True)
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+@dataclass(frozen=True)
+class _DateSlices:
+    """Rows of an all-dates table, as records, found by target date."""
+
+    records: list[dict[str, Any]]
+    days: np.ndarray  # datetime64[D], sorted, one per record
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> _DateSlices:
+        days = frame["date_target"].to_numpy().astype("datetime64[D]")
+        return cls(_column_records(frame.drop(columns="date_target")), days)
+
+    def rows(self, day: dt.date) -> list[dict[str, Any]]:
+        key = np.datetime64(day, "D")
+        start = int(np.searchsorted(self.days, key, side="left"))
+        stop = int(np.searchsorted(self.days, key, side="right"))
+        return self.records[start:stop]
+
+
+@dataclass(frozen=True)
+class _RankedDates:
+    result: BackfillRankMetrics
+    ranked: _DateSlices
+    skipped: _DateSlices
+    kpi: _DateSlices
+
+
+@dataclass(frozen=True)
+class _AssessedDates:
+    result: BackfillAssessChange
+    rows: _DateSlices
+
+
+@dataclass(frozen=True)
+class _BulkAnswers:
+    """The all-dates results of one casino and KPI, sliced date by date."""
+
+    ranked: _RankedDates | None
+    assessed: _AssessedDates | None
+
+    @classmethod
+    def compute(
+        cls,
+        daily: pd.DataFrame,
+        *,
+        dates: Sequence[dt.date],
+        kpi: str,
+        config: PipelineConfig,
+    ) -> _BulkAnswers:
+        s, e = config.source, config.explain
+        common: dict[str, Any] = {
+            "metric_col": kpi,
+            "date_col": s.date_column,
+            "dates": list(dates),
+            "history_weeks": e.history_weeks,
+        }
+        ranked = assessed = None
+        if "rank_metrics" in e.modules:
+            options: dict[str, Any] = {}
+            if e.method is not None:
+                options["method"] = e.method
+            if s.metric_columns:
+                options["metrics"] = [m for m in s.metric_columns if m != kpi]
+            result = backfill_rank_metrics(daily, **common, **options)
+            # Records only for the rows the reporting table keeps and the top
+            # three of the summary, not for every ranked metric of every date.
+            table = result.table
+            kept = table[table["rank"] <= max(e.rows_per_explanation, 3)]
+            ranked = _RankedDates(
+                result,
+                ranked=_DateSlices.of(kept),
+                skipped=_DateSlices.of(result.skipped),
+                kpi=_DateSlices.of(result.kpi),
+            )
+        if "assess_change" in e.modules:
+            change = backfill_assess_change(
+                daily,
+                **common,
+                threshold=e.threshold,
+                holidays=list(e.holidays) or None,
+            )
+            assessed = _AssessedDates(change, _DateSlices.of(change.table))
+        return cls(ranked, assessed)
+
+    def covers(self, day: dt.date) -> bool:
+        """Whether every all-dates result has an answer or a failure for ``day``."""
+        results = [part.result for part in (self.ranked, self.assessed) if part]
+        stamp = pd.Timestamp(day)
+        return all(stamp in r.windows or stamp in r.failures for r in results)
+
+    def answers_for(self, day: dt.date) -> _DayAnswers:
+        """The answers of ``day``; raises the date's error as the daily path does."""
+        stamp = pd.Timestamp(day)
+        for part in (self.ranked, self.assessed):
+            if part is not None and stamp in part.result.failures:
+                raise part.result.failures[stamp]
+        answers = _DayAnswers()
+        if self.ranked is not None:
+            answers.ranked = self.ranked.ranked.rows(day)
+            answers.skipped = {
+                str(r["metric"]): str(r["reason"])
+                for r in self.ranked.skipped.rows(day)
+            }
+            answers.method = str(self.ranked.result.parameters["method"])
+            answers.kpi_change = self.ranked.kpi.rows(day)[0]
+        if self.assessed is not None:
+            answers.significance = self.assessed.rows.rows(day)
+            answers.holidays = self.assessed.result.holidays[stamp]
+        return answers

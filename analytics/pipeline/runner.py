@@ -149,23 +149,28 @@ def _window_frames(
 
 
 class _Progress:
-    def __init__(self, total: int, label: str) -> None:
+    """Logs casinos and casino-dates done out of the total, rate and time left."""
+
+    def __init__(self, total: int, label: str, *, dates_per_casino: int = 1) -> None:
         self.total, self.label, self.started = total, label, time.monotonic()
+        self.dates_per_casino = dates_per_casino
 
     def report(self, done: int, outcome: ChunkOutcome) -> None:
         elapsed = time.monotonic() - self.started
         rate = done / elapsed if elapsed > 0 else 0.0
         remaining = (self.total - done) / rate if rate > 0 else float("nan")
         log.info(
-            "%s: %d/%d casinos done (%d failed, %d skipped), %d rows written, "
-            "%.2f casinos/s, about %.0f s remaining",
+            "%s: %d/%d casinos, %d/%d casino-dates done (%d failed, %d skipped), "
+            "%d rows written, %.1f casino-dates/s, about %.0f s remaining",
             self.label,
             done,
             self.total,
+            done * self.dates_per_casino,
+            self.total * self.dates_per_casino,
             outcome.failed,
             outcome.skipped,
             outcome.rows_written,
-            rate,
+            rate * self.dates_per_casino,
             remaining,
         )
 
@@ -329,7 +334,11 @@ def backfill_chunk(
     dates = [
         date_from + dt.timedelta(days=i) for i in range((date_to - date_from).days + 1)
     ]
-    progress = _Progress(len(casinos), f"backfill {date_from}..{date_to}")
+    progress = _Progress(
+        len(casinos),
+        f"backfill {date_from}..{date_to}",
+        dates_per_casino=len(dates),
+    )
     for done, casino in enumerate(casinos, start=1):
         daily, segments = _window_frames(
             reader,

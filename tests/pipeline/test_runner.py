@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -195,6 +196,66 @@ def test_bulk_path_gives_the_same_rows_as_the_daily_path(
     )
     assert (outcome.succeeded, outcome.failed) == (9, 0)
     _assert_same(daily_rows, _snapshot(engine, days))
+
+
+@pytest.mark.postgres
+def test_bulk_path_computes_the_metric_modules_once_per_casino(
+    engine: Engine,
+    config: PipelineConfig,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="analytics.pipeline.runner")
+    calls: list[str] = []
+    for name in ("rank_metrics", "assess_change"):
+        original = getattr(analytics, name)
+
+        def counted(
+            *args: Any, _name: str = name, _f: Any = original, **kw: Any
+        ) -> Any:
+            calls.append(_name)
+            return _f(*args, **kw)
+
+        monkeypatch.setattr(analytics, name, counted)
+    days = [TARGET - dt.timedelta(days=i) for i in range(6, -1, -1)]
+    outcome = backfill_chunk(
+        CASINOS,
+        date_from=days[0],
+        date_to=days[-1],
+        config=config,
+        source=engine,
+        reporting=engine,
+    )
+    assert (outcome.succeeded, outcome.failed) == (21, 0)
+    # Every date came from the all-dates pass: no single-date call at all.
+    assert calls == []
+    assert "3/3 casinos, 21/21 casino-dates done (0 failed" in caplog.text
+
+
+@pytest.mark.postgres
+def test_bulk_path_confines_a_broken_extract_to_its_casino(engine: Engine) -> None:
+    config = load_config(
+        overrides={
+            "source": {
+                "daily_table": "broken_daily",
+                "segment_table": "broken_segments",
+            }
+        }
+    )
+    days = [TARGET + dt.timedelta(days=i) for i in (1, 2)]
+    outcome = backfill_chunk(
+        CASINOS,
+        date_from=days[0],
+        date_to=days[-1],
+        config=config,
+        source=engine,
+        reporting=engine,
+    )
+    # C02's duplicated day makes its extract unusable as a whole: its dates fail
+    # one by one with the reason, the other casinos are explained.
+    assert (outcome.succeeded, outcome.failed) == (4, 2)
+    assert sorted(outcome.failures) == [f"C02/{d.isoformat()}/coin_in" for d in days]
+    assert all(m.startswith("DuplicateKeyError") for m in outcome.failures.values())
 
 
 @pytest.mark.postgres
