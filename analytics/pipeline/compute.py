@@ -143,10 +143,11 @@ def run_parameters(config: PipelineConfig, *, kpi: str) -> dict[str, Any]:
 
 def _clean(value: Any) -> Any:
     # Database drivers want plain Python scalars and None for a missing number.
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:
+        return value
+    if kind is float:
+        return None if math.isnan(value) else value
     if hasattr(value, "item"):
         return _clean(value.item())
     return value

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 import analytics
 from analytics.errors import ParameterError
+from analytics.pipeline.compute import run_parameters
 from analytics.pipeline.config import PipelineConfig, load_config
 from analytics.pipeline.connections import engine_from_url
 from analytics.pipeline.demo import load_source_tables
@@ -26,6 +27,7 @@ from analytics.pipeline.runner import (
     list_casinos,
     target_date_for,
 )
+from analytics.pipeline.schema import runs
 
 TARGET = dt.date(2024, 7, 19)
 CASINOS = ["C01", "C02", "C03"]
@@ -230,6 +232,17 @@ def test_bulk_path_computes_the_metric_modules_once_per_casino(
     # Every date came from the all-dates pass: no single-date call at all.
     assert calls == []
     assert "3/3 casinos, 21/21 casino-dates done (0 failed" in caplog.text
+    # The runs rows went in by COPY: their JSON columns must read back as JSON.
+    with engine.connect() as conn:
+        stored = conn.execute(
+            sa.select(runs.c.parameters, runs.c.rows_written)
+            .where(runs.c.date_target == days[0])
+            .where(runs.c.casino_id == "C01")
+            .order_by(runs.c.started_at.desc())
+        ).first()
+    assert stored is not None
+    assert stored.parameters == run_parameters(config, kpi="coin_in")
+    assert stored.rows_written["daily_summary"] == 1
 
 
 @pytest.mark.postgres
