@@ -1,4 +1,4 @@
-"""The service behind a real uvicorn server, called as the old notebooks call it."""
+"""The service behind a real uvicorn server: the notebooks' calls, modules, refusals."""
 
 from __future__ import annotations
 
@@ -79,3 +79,55 @@ def test_url_source_through_the_service(live_server: str, file_server: str) -> N
     local = httpx.post(f"{live_server}/singlerankmetrics", json=SEED_CALL, timeout=30)
     assert remote.status_code == 200, remote.text
     assert remote.json()["rows"] == local.json()["rows"]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "call", "first_column"),
+    [
+        pytest.param(
+            "/assesschange", {**SEED_CALL, "method": None}, "metric", id="significance"
+        ),
+        pytest.param(
+            "/ranksegments",
+            {
+                "path": "data/segments.csv",
+                "metric_col": "coinIn",
+                "date_col": "day",
+                "date_target": "2019-07-17",
+                "dimensions": ["zone", "denomination"],
+            },
+            "segment",
+            id="segments",
+        ),
+    ],
+)
+def test_each_module_over_the_wire(
+    live_server: str, endpoint: str, call: dict[str, object], first_column: str
+) -> None:
+    body = {k: v for k, v in call.items() if v is not None}
+    response = requests.get(f"{live_server}{endpoint}", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    table = pd.DataFrame(response.json()["rows"])
+    assert first_column in table.columns
+    assert len(table) > 0
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        pytest.param("../outside.csv", 403, "refused_path", id="dotdot"),
+        pytest.param("/etc/passwd.csv", 403, "refused_path", id="absolute"),
+        pytest.param("data/escape.csv", 403, "refused_path", id="symlink-out"),
+        pytest.param("data/assetdata.pkl", 422, "refused_format", id="pickle"),
+        pytest.param("data/missing.csv", 404, "missing_file", id="missing"),
+    ],
+)
+def test_refusals_over_the_wire(
+    live_server: str, path: str, status: int, code: str
+) -> None:
+    call = {**SEED_CALL, "path": path}
+    response = requests.get(f"{live_server}/singlerankmetrics", json=call, timeout=30)
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert (body["error"], body["parameter"]) == (code, "path")
+    assert "Traceback" not in response.text
