@@ -16,10 +16,14 @@ USER airflow
 WORKDIR /opt/casino-explain
 
 # Dependencies first, so a code change does not re-resolve them: pinning
-# apache-airflow to the base image's version keeps pip from replacing it.
+# apache-airflow to the base image's version keeps pip from replacing it. Both
+# extras: `pipeline` for the DAGs and operators, `service` for the HTTP service
+# that plugins/casino_explain_http.py mounts in the api-server (FastAPI app,
+# matplotlib charts, pydantic-settings); tests/deploy derives the extras the
+# plugins folder needs from its imports.
 COPY --chown=airflow:0 pyproject.toml README.md ./
 COPY --chown=airflow:0 analytics ./analytics
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" ".[pipeline]"
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" ".[pipeline,service]"
 
 # The DAG files, the plugin and the pipeline configuration, where the
 # AIRFLOW__CORE__* settings and CASINO_EXPLAIN_CONFIG below expect them.

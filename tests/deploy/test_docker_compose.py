@@ -16,6 +16,8 @@ from deploy_files import (
     walk_strings,
 )
 
+from analytics.service import ServiceSettings
+
 AIRFLOW_SERVICES = (
     "airflow-init",
     "airflow-apiserver",
@@ -185,12 +187,18 @@ def test_required_secrets_refuse_to_default(compose_text: str) -> None:
         assert not re.search(rf"\$\{{{name}:?-", compose_text), name
 
 
-def _volumes(service: dict[str, Any]) -> dict[str, str]:
-    mounts: dict[str, str] = {}
+def _mounts(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    # Short syntax, HOST:CONTAINER[:MODE], after compose's substitution (a host
+    # side may be ${VARIABLE:-default}, whose ":-" is not a separator).
+    mounts: dict[str, tuple[str, str]] = {}
     for volume in service.get("volumes", []):
-        host, container, *_ = volume.split(":")
-        mounts[container] = host
+        host, container, *mode = resolve(volume, {}).split(":")
+        mounts[container] = (host, mode[0] if mode else "rw")
     return mounts
+
+
+def _volumes(service: dict[str, Any]) -> dict[str, str]:
+    return {container: host for container, (host, _) in _mounts(service).items()}
 
 
 @pytest.mark.parametrize(
@@ -259,3 +267,81 @@ def test_published_ports_bind_to_localhost_by_default(
         for port in service.get("ports", []):
             resolved = resolve(str(port), {})
             assert resolved.startswith("127.0.0.1:"), f"{name}: {resolved}"
+
+
+# The HTTP service inside the api-server (plugins/casino_explain_http.py).
+SERVICE_SETTINGS = (
+    "CASINO_EXPLAIN_DATA_ROOT",
+    "CASINO_EXPLAIN_SOURCE_URL",
+    "CASINO_EXPLAIN_REPORTING_URL",
+    "CASINO_EXPLAIN_API_TOKEN",
+    "CASINO_EXPLAIN_ALLOWED_HOSTS",
+)
+
+
+def _service_settings(env: dict[str, str]) -> dict[str, str]:
+    # CASINO_EXPLAIN_CONFIG is the pipeline's (and the service's) YAML file, not
+    # a ServiceSettings field.
+    return {
+        key: value
+        for key, value in env.items()
+        if key.startswith("CASINO_EXPLAIN_") and key != "CASINO_EXPLAIN_CONFIG"
+    }
+
+
+@pytest.mark.parametrize("name", AIRFLOW_SERVICES)
+def test_every_airflow_service_gets_the_http_service_settings(
+    services: dict[str, Any], name: str
+) -> None:
+    # Every component loads the plugins folder, so all see the same settings;
+    # the api-server is the one that serves the app.
+    env = _environment(services[name])
+    assert set(SERVICE_SETTINGS) <= set(_service_settings(env))
+
+
+def test_http_service_settings_are_fields_of_service_settings(
+    services: dict[str, Any],
+) -> None:
+    fields = {
+        f"CASINO_EXPLAIN_{field.upper()}" for field in ServiceSettings.model_fields
+    }
+    settings = _service_settings(_environment(services["airflow-apiserver"]))
+    assert set(settings) - fields == set(), "a misspelt setting is silently ignored"
+
+
+def test_http_service_token_comes_from_env_and_is_required(
+    services: dict[str, Any],
+) -> None:
+    token = _environment(services["airflow-apiserver"])["CASINO_EXPLAIN_API_TOKEN"]
+    # Airflow does not authenticate plugin apps: the token is the only guard.
+    assert compose_variables(token) == {"CASINO_EXPLAIN_API_TOKEN"}
+    assert PURE_REFERENCE.match(token)
+    assert ":?" in token
+
+
+def test_http_service_reads_the_pipelines_databases(services: dict[str, Any]) -> None:
+    env = _environment(services["airflow-apiserver"])
+    assert compose_variables(env["CASINO_EXPLAIN_SOURCE_URL"]) == {"CASINO_SOURCE_URL"}
+    # The migrations prefer CASINO_EXPLAIN_REPORTING_URL over the connection, so
+    # the two must name the same database, as the same (table-reading) user.
+    reporting = env["CASINO_EXPLAIN_REPORTING_URL"]
+    assert reporting == env["AIRFLOW_CONN_CASINO_REPORTING"]
+
+
+@pytest.mark.parametrize("name", AIRFLOW_SERVICES)
+def test_http_service_data_root_is_a_read_only_mount(
+    services: dict[str, Any], name: str
+) -> None:
+    service = services[name]
+    root = _environment(service)["CASINO_EXPLAIN_DATA_ROOT"]
+    assert root.startswith("/"), "a relative root depends on the working directory"
+    mounts = _mounts(service)
+    assert root in mounts, f"{name}: nothing is mounted at the data root {root}"
+    host, mode = mounts[root]
+    assert mode == "ro", "the service only reads its data root"
+    assert host == "./data"
+    raw = next(v for v in service["volumes"] if v.endswith(f":{root}:ro"))
+    assert compose_variables(raw) == {"CASINO_DATA_DIR"}
+    # No other mount lies inside or over the data root.
+    others = [c for c in mounts if c != root]
+    assert not any(c.startswith(f"{root}/") or root.startswith(f"{c}/") for c in others)

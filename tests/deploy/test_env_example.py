@@ -6,7 +6,7 @@ import re
 
 from deploy_files import ENV_EXAMPLE, compose_variables
 
-SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET|_KEY$")
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET|TOKEN|_KEY$")
 
 
 def test_every_compose_variable_is_documented(
