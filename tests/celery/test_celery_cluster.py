@@ -4,7 +4,8 @@ Both tests run against the cluster of the ``celery_stack`` fixture (see
 conftest.py): the first shows the mapped chunks spread over both workers and the
 reporting tables hold the complete, correct answer for every casino; the second
 kills one worker while it runs a chunk and shows the run still completes, the
-lost chunk retried on the surviving worker.
+lost chunk retried on the surviving worker; the third calls the HTTP service
+that the plugin mounts inside the api-server.
 """
 
 from __future__ import annotations
@@ -261,3 +262,16 @@ def test_run_completes_after_losing_a_worker(celery_stack: CeleryStack) -> None:
     ]
     assert lost in set(lost_try["hostname"]), history.to_string()
     _assert_answers(celery_stack, day)
+
+
+def test_http_service_answers_inside_the_api_server(celery_stack: CeleryStack) -> None:
+    # The plugin's fastapi_apps entry mounts the same app under /casino-explain.
+    response = celery_stack.api.http.get("/casino-explain/health")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "ok"
+    refused = celery_stack.api.http.post(
+        "/casino-explain/singlerankmetrics",
+        json={"path": "../x.csv", "metric_col": KPI, "date_target": "2024-04-09"},
+    )
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"] == "refused_path"
