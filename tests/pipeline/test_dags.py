@@ -91,6 +91,13 @@ def _rankings(engine: Engine, day: dt.date, casino: str) -> pd.DataFrame:
         return pd.read_sql_query(query, conn, params={"d": day, "c": casino})
 
 
+def _answer(engine: Engine, table: str, day: dt.date, casino: str) -> pd.DataFrame:
+    with engine.connect() as conn:
+        frame = pd.read_sql_query(sa.text(f"SELECT * FROM explain.{table}"), conn)
+    keep = (frame["casino_id"] == casino) & (frame["date_target"] == day)
+    return frame.loc[keep].reset_index(drop=True)
+
+
 def test_dag_files_import_without_errors(airflow_db: Path) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
@@ -135,6 +142,29 @@ def test_daily_dag_writes_the_core_answers(engine: Engine, casino_data: Any) -> 
         .loc[pd.Timestamp(TARGET - dt.timedelta(days=7)), "coin_in"]
     )
     np.testing.assert_allclose(summary["delta"].iloc[1], expected_delta, rtol=1e-9)
+
+    # The significance and root-cause answers are the core's too.
+    change = analytics.assess_change(
+        casino_data.daily_for("C02"),
+        metric_col="coin_in",
+        date_col="day",
+        date_target=TARGET,
+    ).table.set_index("metric")
+    stored_change = _answer(engine, "change_significance", TARGET, "C02")
+    stored_change = stored_change.set_index("metric").loc[change.index]
+    np.testing.assert_allclose(stored_change["robust_z"], change["robust_z"])
+    assert list(stored_change["significant"]) == list(change["significant"])
+    where = analytics.rank_segments(
+        casino_data.segments_for("C02"),
+        metric_col="coin_in",
+        date_col="day",
+        dimensions=["zone", "denomination", "game_type", "player_tier"],
+        date_target=TARGET,
+    ).table
+    stored_roots = _answer(engine, "root_cause_segments", TARGET, "C02")
+    assert set(stored_roots.loc[stored_roots["is_root_cause"], "segment"]) == set(
+        where.loc[where["is_root_cause"], "segment"]
+    )
 
 
 def test_runs_over_several_dates_are_idempotent(engine: Engine) -> None:
