@@ -13,6 +13,7 @@ of 100 metrics over two years of daily data stays in the low milliseconds.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+# pandas-stubs does not cover pandas.api.internals yet; the function is public.
+from pandas.api.internals import (  # type: ignore[import-not-found]
+    create_dataframe_from_blocks,
+)
 
 from analytics._frames import (
     DateWindow,
@@ -454,6 +460,67 @@ def table_records(table: pd.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
+def frame_from_arrays(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The frame ``pd.DataFrame(columns)`` builds, built as pandas' blocks directly.
+
+    Parameters
+    ----------
+    columns : dict of str to numpy.ndarray
+        Equal-length 1-D NumPy arrays. NumPy strings, and object arrays that hold
+        only strings, become pandas' default string dtype; other object arrays
+        (an empty one too) stay object, as the constructor infers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same columns, dtypes and values as ``pd.DataFrame(columns)``.
+
+    Notes
+    -----
+    The constructor checks and infers every column on its own and then
+    consolidates them, which cost more than all the formulas of one
+    explanation. Here the NumPy columns of one dtype are stacked into one
+    block and each text column becomes one string array, as the constructor
+    would lay them out.
+    """
+    # The dtype the constructor infers for strings (pandas' "str"), made
+    # directly: looking the alias up costs more than building the column.
+    text = pd.StringDtype(na_value=np.nan)
+    blocks: list[tuple[Any, np.ndarray]] = []
+    same_dtype: dict[np.dtype[Any], list[int]] = {}
+    arrays = list(columns.values())
+    for i, values in enumerate(arrays):
+        if _is_text(values):
+            blocks.append((pd.array(values, dtype=text), np.array([i])))
+        else:
+            same_dtype.setdefault(values.dtype, []).append(i)
+    for where in same_dtype.values():
+        stacked = np.vstack([arrays[i] for i in where])
+        blocks.append((stacked, np.array(where)))
+    rows = len(arrays[0]) if arrays else 0
+    # A copy of the cached labels, so that renaming one frame's columns
+    # cannot rename another's.
+    labels = _labels(tuple(columns)).copy()
+    frame: pd.DataFrame = create_dataframe_from_blocks(
+        blocks, index=pd.RangeIndex(rows), columns=labels
+    )
+    return frame
+
+
+@functools.lru_cache(maxsize=16)
+def _labels(names: tuple[str, ...]) -> pd.Index:
+    """The column labels as the constructor makes them (a string Index, whose
+    construction costs as much as a column of values)."""
+    return pd.Index(list(names))
+
+
+def _is_text(values: np.ndarray) -> bool:
+    """Whether pandas' constructor would give ``values`` its string dtype."""
+    if values.dtype.kind != "O":
+        return values.dtype.kind == "U"
+    return bool(pd.api.types.infer_dtype(values, skipna=True) == "string")
+
+
 def nanmedian_columns(values: np.ndarray) -> np.ndarray:
     """Column medians over finite values, NaN for a column without any (no warning)."""
     finite = np.isfinite(values)
@@ -886,7 +953,7 @@ def _rank(
     if not keep.any():
         notes.append("no metric could be ranked: see skipped for the reasons")
     return RankMetricsResult(
-        table=pd.DataFrame({name: ranked[name] for name in RANKED_COLUMNS}),
+        table=frame_from_arrays({name: ranked[name] for name in RANKED_COLUMNS}),
         kpi=kpi,
         parameters=parameters,
         dates=window,

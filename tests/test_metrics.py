@@ -23,7 +23,12 @@ from analytics import (
     ParameterError,
     rank_metrics,
 )
-from analytics._metrics import IDENTITIES, LINK_T_FULL, LINK_T_START
+from analytics._metrics import (
+    IDENTITIES,
+    LINK_T_FULL,
+    LINK_T_START,
+    frame_from_arrays,
+)
 from analytics.synthetic.metric_cases import (
     CAUSES,
     make_change_case,
@@ -775,3 +780,33 @@ def test_extra_unrelated_metrics_for_wide_tables() -> None:
 def test_unknown_cause_is_refused() -> None:
     with pytest.raises(ValueError, match="cause must be one of"):
         make_rank_case(seed=1, cause="weather")
+
+
+@pytest.mark.parametrize("rows", [0, 1, 5], ids=lambda n: f"{n}-rows")
+def test_frame_from_arrays_matches_the_constructor(rows: int) -> None:
+    rng = np.random.default_rng(rows)
+    columns = {
+        "metric": np.array([f"m{i}" for i in range(rows)], dtype=object),
+        "x": rng.normal(size=rows),
+        "rank": np.arange(1, rows + 1),
+        "direction": np.where(rng.normal(size=rows) > 0, "up", "down"),
+        "flag": rng.normal(size=rows) > 0,
+        "mixed": np.array([1, "a", None, 2.5, "b"][:rows], dtype=object),
+        "y": rng.normal(size=rows),
+    }
+    expected = pd.DataFrame(columns)
+    built = frame_from_arrays(columns)
+    pd.testing.assert_frame_equal(built, expected, check_exact=True)
+    assert built.dtypes.tolist() == expected.dtypes.tolist()
+    # The blocks are the frame's own: editing it leaves the arrays alone.
+    built.loc[0:0, "x"] = 99.0
+    assert not (columns["x"] == 99.0).any()
+
+
+def test_ranked_table_dtypes_are_the_constructors() -> None:
+    case = make_rank_case(seed=3)
+    table = rank_metrics(
+        case.frame, metric_col="coin_in", date_target=case.date_target
+    ).table
+    rebuilt = pd.DataFrame({name: table[name].to_numpy() for name in table})
+    assert table.dtypes.tolist() == rebuilt.dtypes.tolist()
