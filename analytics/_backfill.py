@@ -21,6 +21,7 @@ default base date B = D - 7 is supported.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -471,37 +472,109 @@ def _history_stats(history: np.ndarray) -> tuple[np.ndarray, ...]:
     return mean, sd, count
 
 
-def _pearson(
-    kpi: np.ndarray, others: np.ndarray, *, min_count: int
+# Target rows per band of the sliding Pearson sums: a band multiplies the values
+# of (rows + window) days, so a short band wastes few products on its zeros.
+PEARSON_ROWS = 64
+# A centred second moment below 1/_CANCELLATION of the raw one it comes from has
+# lost digits to cancellation: such cells are summed again the single-date way.
+_CANCELLATION = 4.0
+
+
+def _window_pearson(
+    delta: np.ndarray, rows: np.ndarray, offsets: np.ndarray, *, min_count: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """pearson_columns of :mod:`analytics._metrics` along axis 1."""
-    valid = np.isfinite(others) & np.isfinite(kpi)[:, :, None]
-    count = valid.sum(axis=1)
-    if valid.all():
-        # No missing pair: the masks of the general case change nothing, and the
-        # KPI's side is the same for every column, so it is worked out once and
-        # the cross products are one batched matrix product. The sums run in
-        # another order than the single-date code's: equal to about 1e-15.
-        dx = others - (others.sum(axis=1) / count)[:, None, :]
-        dy = kpi - (kpi.sum(axis=1) / kpi.shape[1])[:, None]
-        sxx = np.einsum("dwc,dwc->dc", dx, dx)
-        syy = np.broadcast_to(np.einsum("dw,dw->d", dy, dy)[:, None], sxx.shape)
-        sxy = np.matmul(dy[:, None, :], dx)[:, 0, :]
-        return _pearson_r(sxx, syy, sxy, count, min_count)
-    x = np.where(valid, others, 0.0)
-    y = np.where(valid, kpi[:, :, None], 0.0)
+    """pearson_columns of delta[:, 1:] with delta[:, 0] over days r - offsets.
+
+    One window per row r. The window sums of the values, their squares and cross
+    products are one matrix product of a 0/1 band matrix (rows x days) with the
+    daily values, instead of a (dates x window x metrics) gather. The values are
+    centred on their mean over the band first, so the moments lose no digits to
+    cancellation unless a window's mean sits far from it; those windows (and
+    degenerate ones, e.g. a constant column) are recomputed exactly as
+    :func:`analytics._metrics.pearson_columns` does. Other windows agree with it
+    to about 1e-15: the sums run in another order.
+    """
+    shape = (len(rows), delta.shape[1] - 1)
+    r, count = np.empty(shape), np.empty(shape, dtype=np.int64)
+    doubtful = np.empty(shape, dtype=bool)
+    band = (rows - rows[0]) // PEARSON_ROWS if len(rows) else rows
+    edges = [0, *(np.flatnonzero(np.diff(band)) + 1).tolist(), len(rows)]
+    for start, stop in itertools.pairwise(edges):
+        part = slice(start, stop)
+        r[part], count[part], doubtful[part] = _band_pearson(
+            delta, rows[part], offsets, min_count
+        )
+    dates, columns = np.nonzero(doubtful)
+    if dates.size:
+        r[dates, columns] = _pearson_cells(
+            delta, rows[dates], columns + 1, offsets, min_count
+        )
+    return r, count
+
+
+def _band_pearson(
+    delta: np.ndarray, rows: np.ndarray, offsets: np.ndarray, min_count: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """r, pair count and the cells to recompute, for rows close together."""
+    first, stop = rows[0] - offsets.max(), rows[-1] - offsets.min() + 1
+    band = np.zeros((len(rows), stop - first))
+    band[np.arange(len(rows))[:, None], rows[:, None] - offsets - first] = 1.0
+    count, s1x, s1y, s2x, s2y, sxy = _band_moments(band, delta[first:stop])
     with np.errstate(invalid="ignore", divide="ignore"):
-        dx = np.where(valid, x - (x.sum(axis=1) / count)[:, None, :], 0.0)
-        dy = np.where(valid, y - (y.sum(axis=1) / count)[:, None, :], 0.0)
-    return _pearson_end(dx, dy, count, min_count)
+        sxx = s2x - s1x * s1x / count
+        syy = s2y - s1y * s1y / count
+        sxy = sxy - s1x * s1y / count
+    r, _ = _pearson_r(sxx, syy, sxy, count, min_count)
+    kept = (_CANCELLATION * sxx > s2x) & (_CANCELLATION * syy > s2y)
+    return r, count, (count >= min_count) & ~kept
 
 
-def _pearson_end(
-    dx: np.ndarray, dy: np.ndarray, count: np.ndarray, min_count: int
-) -> tuple[np.ndarray, np.ndarray]:
-    sxx = (dx * dx).sum(axis=1)
-    syy = (dy * dy).sum(axis=1)
-    return _pearson_r(sxx, syy, (dx * dy).sum(axis=1), count, min_count)
+def _band_moments(band: np.ndarray, span: np.ndarray) -> list[np.ndarray]:
+    """Pair count and sums of x, y, x^2, y^2, xy over each band row's days.
+
+    x are the metric columns of ``span``, y its KPI column, both centred on their
+    mean over the span's valid pairs.
+    """
+    x, y = span[:, 1:], span[:, :1]
+    valid = np.isfinite(x) & np.isfinite(y)
+    if valid.all():
+        # Every pair present: the KPI's sums are the same for every column.
+        xc, yc = x - x.mean(axis=0), y - y.mean()
+        sums = band @ np.hstack([xc, yc, xc * xc, yc * yc, xc * yc])
+        width = x.shape[1]
+        s1x, s1y, s2x, s2y, sxy = np.split(sums, np.cumsum([width, 1, width, 1]), 1)
+        count = np.full(s1x.shape, band[0].sum(), dtype=np.int64)
+        return [count, s1x, s1y, s2x, s2y, sxy]
+    weight = valid.astype(np.float64)
+    total = weight.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xc = np.where(valid, x - (weight * np.nan_to_num(x)).sum(0) / total, 0.0)
+        yc = np.where(valid, y - (weight * np.nan_to_num(y)).sum(0) / total, 0.0)
+    sums = band @ np.hstack([weight, xc, yc, xc * xc, yc * yc, xc * yc])
+    pairs, *moments = np.split(sums, 6, axis=1)
+    return [np.rint(pairs).astype(np.int64), *moments]
+
+
+def _pearson_cells(
+    delta: np.ndarray,
+    rows: np.ndarray,
+    columns: np.ndarray,
+    offsets: np.ndarray,
+    min_count: int,
+) -> np.ndarray:
+    """pearson_columns for single (row, column) cells: the same operations in the
+    same order (window first, summed along axis 0) as the single-date code."""
+    days = rows[None, :] - offsets[:, None]
+    x, y = delta[days, columns[None, :]], delta[days, 0]
+    valid = np.isfinite(x) & np.isfinite(y)
+    count = valid.sum(axis=0)
+    x, y = np.where(valid, x, 0.0), np.where(valid, y, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dx = np.where(valid, x - x.sum(axis=0) / count, 0.0)
+        dy = np.where(valid, y - y.sum(axis=0) / count, 0.0)
+    sxx, syy = (dx * dx).sum(axis=0), (dy * dy).sum(axis=0)
+    r, _ = _pearson_r(sxx, syy, (dx * dy).sum(axis=0), count, min_count)
+    return r
 
 
 def _pearson_r(
@@ -631,14 +704,11 @@ def _rank_block(
         kpi_norm = delta[:, 0] / sd[:, 0]
     score = norm_delta * kpi_norm[:, None]
 
-    same_weekday = _gather(moves.delta, rows, 7 * np.arange(1, w))
-    corr, _ = _pearson(
-        same_weekday[:, :, 0], same_weekday[:, :, 1:], min_count=CORR_MIN_DELTAS
-    )
-    # Oldest day first, the order of the single-date code's sums.
-    daily_offsets = np.arange(7 * w, 0, -1)
-    daily = _gather(moves.delta, rows, daily_offsets)
-    r, pairs = _pearson(daily[:, :, 0], daily[:, :, 1:], min_count=LINK_MIN_DELTAS)
+    # The lags in the single-date order (for the cells summed its way): the
+    # same-weekday deltas most recent first, the daily ones oldest first.
+    weekly, daily = 7 * np.arange(1, w), np.arange(7 * w, 0, -1)
+    corr, _ = _window_pearson(moves.delta, rows, weekly, min_count=CORR_MIN_DELTAS)
+    r, pairs = _window_pearson(moves.delta, rows, daily, min_count=LINK_MIN_DELTAS)
     link = _link(r, pairs)
     source = np.where(link > 0, "history", "none").astype(object)
 
