@@ -215,7 +215,11 @@ class WideTable:
 
 def _check_dates(frame: pd.DataFrame, date_col: str, dtype: Any) -> np.ndarray:
     """The date column as datetime64[D], row by row; DuplicateKeyError on repeats."""
-    raw = frame[date_col].to_numpy() if getattr(dtype, "kind", "O") == "M" else None
+    # A plain NumPy datetime column is read with ``values``, which hands out its
+    # array as is (``to_numpy`` costs as much again); tz-aware and other
+    # columns go the shared way below.
+    plain = isinstance(dtype, np.dtype) and dtype.kind == "M"
+    raw = frame[date_col].values if plain else None
     if (
         isinstance(raw, np.ndarray)
         and raw.dtype.kind == "M"
@@ -226,7 +230,7 @@ def _check_dates(frame: pd.DataFrame, date_col: str, dtype: Any) -> np.ndarray:
     else:
         shared = _as_dates(frame[date_col], date_col=date_col)
         days = shared.to_numpy().astype("datetime64[D]")
-    numbers = days.astype("int64")
+    numbers = days.view("int64")
     if numbers.size > 1 and not bool((numbers[1:] > numbers[:-1]).all()):
         ordered = np.sort(numbers)
         repeats = ordered[1:][ordered[1:] == ordered[:-1]]
@@ -254,16 +258,17 @@ def _candidates(
     dtypes: dict[str, Any],
 ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     if metrics is None:
-        picked: list[str] = []
-        left_out: list[tuple[str, str]] = []
-        for name, dtype in dtypes.items():
-            if name in (date_col, metric_col):
-                continue
-            if getattr(dtype, "kind", "O") in "iuf":  # _is_numeric, inlined
-                picked.append(name)
-            else:
-                left_out.append((name, f"not numeric (dtype {dtype})"))
-        return tuple(picked), tuple(left_out)
+        # A wide table has a hundred columns but a few dtypes: judge each dtype
+        # once, then pick the columns by a lookup.
+        numeric = {dtype: _is_numeric(dtype) for dtype in set(dtypes.values())}
+        others = [(n, d) for n, d in dtypes.items() if n not in (date_col, metric_col)]
+        picked = tuple(name for name, dtype in others if numeric[dtype])
+        left_out = tuple(
+            (name, f"not numeric (dtype {dtype})")
+            for name, dtype in others
+            if not numeric[dtype]
+        )
+        return picked, left_out
 
     if isinstance(metrics, str):
         raise ParameterError(f"metrics must be a list of column names, got {metrics!r}")
@@ -292,7 +297,7 @@ def _plain_block(
     slicing it in pandas, but only safe when every column is a plain NumPy
     number or date (no strings, no extension types that could raise or warn).
     """
-    plain = all(isinstance(d, np.dtype) and d.kind in "iufM" for d in dtypes)
+    plain = all(isinstance(d, np.dtype) and d.kind in "iufM" for d in set(dtypes))
     if not plain:
         return None
     everything = frame.to_numpy(dtype="float64")
