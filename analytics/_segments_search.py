@@ -52,7 +52,7 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from analytics._frames import check_columns
 from analytics.errors import ColumnError, DuplicateKeyError, InputError, ParameterError
@@ -61,7 +61,10 @@ __all__ = [
     "MIN_SHARE",
     "Localization",
     "NoiseModel",
+    "SegmentRows",
+    "check_finite",
     "check_min_share",
+    "find_segments",
     "localize_root_causes",
     "segment_string",
 ]
@@ -195,8 +198,7 @@ def _validate_leaves(
             raise ColumnError(
                 f"measure column {column!r} must be numeric, got dtype {values.dtype}"
             )
-        if not np.isfinite(values.to_numpy(dtype=np.float64)).all():
-            raise ColumnError(f"measure column {column!r} holds NaN or infinite values")
+        check_finite(column, values.to_numpy(dtype=np.float64))
     duplicated = leaves.duplicated(subset=list(dimensions))
     if duplicated.any():
         first = leaves.loc[duplicated, list(dimensions)].iloc[0].tolist()
@@ -204,6 +206,12 @@ def _validate_leaves(
             f"{int(duplicated.sum())} leaves repeat a segment (first: {first!r}); "
             "give one row per combination of the dimensions"
         )
+
+
+def check_finite(column: str, values: np.ndarray) -> None:
+    """Raise ColumnError unless every value of the measure ``column`` is finite."""
+    if not np.isfinite(values).all():
+        raise ColumnError(f"measure column {column!r} holds NaN or infinite values")
 
 
 def _leaf_deviation(real: np.ndarray, predict: np.ndarray) -> np.ndarray:
@@ -381,8 +389,18 @@ def _purity_limits(lattice: _Lattice) -> np.ndarray:
     """``PURITY_SLACK`` times the chi-square quantile, by degrees of freedom."""
     most = lattice.max_members
     dof = np.arange(0, most + 1, dtype=np.float64)
-    limits: np.ndarray = PURITY_SLACK * stats.chi2.isf(PURITY_LEVEL, np.maximum(dof, 1))
+    limits: np.ndarray = PURITY_SLACK * _chi2_isf(PURITY_LEVEL, np.maximum(dof, 1))
     return limits
+
+
+def _chi2_isf(level: float, dof: float | np.ndarray) -> np.ndarray:
+    """``scipy.stats.chi2.isf(level, dof)``, without its ~0.2 ms of checks per call.
+
+    ``stats.chi2.isf`` computes exactly ``special.chdtri(dof, level)`` for a level
+    in (0, 1), the only levels used here.
+    """
+    quantile: np.ndarray = special.chdtri(dof, level)
+    return quantile
 
 
 def _score_cuboid(
@@ -535,11 +553,77 @@ def localize_root_causes(
     for position, name in enumerate(dimensions):
         codes[:, position], uniques = pd.factorize(leaves[name], sort=True)
         labels.append(np.asarray(uniques, dtype=object))
-    sizes = np.array([len(u) for u in labels], dtype=np.intp)
     values = _LeafValues(
         real=leaves[real].to_numpy(dtype=np.float64),
         predict=leaves[predict].to_numpy(dtype=np.float64),
     )
+    rows = find_segments(
+        codes,
+        labels,
+        dimensions,
+        values.real,
+        values.predict,
+        max_depth=int(max_depth),
+        min_share=float(min_share),
+        size_aware=size_aware,
+    )
+    return _assemble(rows, values)
+
+
+@dataclass(frozen=True)
+class SegmentRows:
+    """The segments found on a leaf table, root causes first.
+
+    Attributes
+    ----------
+    segments : tuple of str
+        The segments, e.g. ``"zone=Z2&denomination=1.00"``: the root causes,
+        most important first, then the strongest other candidates.
+    keys : tuple
+        Each segment as a tuple of ``(dimension, member)`` pairs.
+    depths : tuple of int
+        The number of fixed dimensions of each segment.
+    masks : tuple of numpy.ndarray
+        Each segment's leaves, as a boolean mask over the leaf table.
+    scores : tuple of float
+        Each segment's gain over the noise variance when first scored.
+    is_root_cause : tuple of bool
+        Whether the segment is in the root-cause set.
+    noise_scale : float
+        The estimated relative noise of a leaf of median size.
+    """
+
+    segments: tuple[str, ...]
+    keys: tuple[tuple[tuple[str, object], ...], ...]
+    depths: tuple[int, ...]
+    masks: tuple[np.ndarray, ...]
+    scores: tuple[float, ...]
+    is_root_cause: tuple[bool, ...]
+    noise_scale: float
+
+
+def find_segments(
+    codes: np.ndarray,
+    labels: Sequence[np.ndarray],
+    dimensions: Sequence[str],
+    real: np.ndarray,
+    predict: np.ndarray,
+    *,
+    max_depth: int,
+    min_share: float,
+    size_aware: bool = True,
+) -> SegmentRows:
+    """Localize root causes on leaves given as member codes, without a DataFrame.
+
+    The search behind :func:`localize_root_causes`, for a caller that has
+    validated its leaves itself (``rank_segments``): on a small floor building
+    and checking a leaf table costs more than the search. ``codes[i, j]`` is
+    leaf ``i``'s member of ``dimensions[j]`` as an index into ``labels[j]``,
+    the dimension's member names in sorted order; the leaves are distinct and
+    ``real`` and ``predict`` (float64) are finite. Nothing is checked here.
+    """
+    sizes = np.array([len(u) for u in labels], dtype=np.intp)
+    values = _LeafValues(real=real, predict=predict)
     lattice = _Lattice(codes, sizes, int(max_depth))
     noise = _noise_model(
         codes,
@@ -549,8 +633,8 @@ def localize_root_causes(
     )
     chosen, first_scores = _search(lattice, values, noise)
     chosen = _drop_small(chosen, lattice, values, float(min_share))
-    return _assemble(
-        chosen, first_scores, lattice, labels, dimensions, values, noise.scale
+    return _segment_rows(
+        chosen, first_scores, lattice, list(labels), list(dimensions), noise.scale
     )
 
 
@@ -570,7 +654,7 @@ def _search(
     n_candidates = sum(lattice.cuboids[d].n_groups for d in lattice.candidates)
     # Twice the Bonferroni quantile: the noise model is itself an estimate and
     # real noise has heavier tails than the Gaussian the quantile assumes.
-    bonferroni = stats.chi2.isf(SIGNIFICANCE / max(n_candidates, 1), 1)
+    bonferroni = _chi2_isf(SIGNIFICANCE / max(n_candidates, 1), 1)
     threshold = SIGNIFICANCE_SLACK * float(bonferroni)
 
     sums = _group_sums(lattice, weight, weighted_change)
@@ -764,20 +848,12 @@ def _drop_small(
     ]
 
 
-def _assemble(
-    chosen: list[tuple[tuple[int, ...], int, float]],
-    first_scores: list[_Scores],
-    lattice: _Lattice,
-    labels: list[np.ndarray],
-    dimensions: list[str],
-    values: _LeafValues,
-    sigma: float,
-) -> Localization:
-    real, predict = values.real, values.predict
-    rows = []
+def _reported(
+    chosen: list[_Chosen], first_scores: list[_Scores]
+) -> list[tuple[tuple[int, ...], int, float, bool]]:
+    """The root causes, then the strongest other candidates of the first round."""
+    rows = [(dims, group, zscore, True) for dims, group, zscore in chosen]
     picked = {(dims, group) for dims, group, _ in chosen}
-    for dims, group, zscore in chosen:
-        rows.append((dims, group, zscore, True))
     others = []
     keep = N_OTHER_CANDIDATES + len(picked)
     for score in first_scores:
@@ -791,29 +867,59 @@ def _assemble(
     rows.extend(
         (dims, group, z, False) for dims, group, z in others[:N_OTHER_CANDIDATES]
     )
+    return rows
 
-    records = []
-    for dims, group, zscore, is_root in rows:
+
+def _segment_rows(
+    chosen: list[_Chosen],
+    first_scores: list[_Scores],
+    lattice: _Lattice,
+    labels: list[np.ndarray],
+    dimensions: list[str],
+    sigma: float,
+) -> SegmentRows:
+    segments, keys, depths, masks, scores, roots = [], [], [], [], [], []
+    for dims, group, zscore, is_root in _reported(chosen, first_scores):
         cuboid = lattice.cuboids[dims]
         members = [
             labels[d][m] for d, m in zip(dims, cuboid.members[group], strict=True)
         ]
-        mask = cuboid.group == group
-        seg_real, seg_predict = float(real[mask].sum()), float(predict[mask].sum())
+        segments.append(segment_string(dimensions, dims, members))
+        keys.append(
+            tuple((dimensions[d], m) for d, m in zip(dims, members, strict=True))
+        )
+        depths.append(len(dims))
+        masks.append(cuboid.group == group)
+        scores.append(zscore)
+        roots.append(is_root)
+    return SegmentRows(
+        segments=tuple(segments),
+        keys=tuple(keys),
+        depths=tuple(depths),
+        masks=tuple(masks),
+        scores=tuple(scores),
+        is_root_cause=tuple(roots),
+        noise_scale=sigma,
+    )
+
+
+def _assemble(rows: SegmentRows, values: _LeafValues) -> Localization:
+    records = []
+    for index, mask in enumerate(rows.masks):
+        seg_real = float(values.real[mask].sum())
+        seg_predict = float(values.predict[mask].sum())
         records.append(
             {
-                "segment": segment_string(dimensions, dims, members),
-                "key": tuple(
-                    (dimensions[d], m) for d, m in zip(dims, members, strict=True)
-                ),
-                "depth": len(dims),
+                "segment": rows.segments[index],
+                "key": rows.keys[index],
+                "depth": rows.depths[index],
                 "real": seg_real,
                 "predict": seg_predict,
                 "deviation": float(
                     _leaf_deviation(np.array([seg_real]), np.array([seg_predict]))[0]
                 ),
-                "score": zscore,
-                "is_root_cause": is_root,
+                "score": rows.scores[index],
+                "is_root_cause": rows.is_root_cause[index],
             }
         )
     candidates = pd.DataFrame.from_records(
@@ -831,5 +937,5 @@ def _assemble(
     )
     root_causes = tuple(candidates.loc[candidates["is_root_cause"], "segment"])
     return Localization(
-        root_causes=root_causes, candidates=candidates, noise_scale=sigma
+        root_causes=root_causes, candidates=candidates, noise_scale=rows.noise_scale
     )
