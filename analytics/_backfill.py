@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
 
 from analytics._frames import (
     MIN_HISTORY_DATES,
@@ -78,10 +79,22 @@ __all__ = [
 
 # Dates per vectorized block: bounds the (dates x window x metrics) temporaries to
 # a few tens of MB for 100 metrics, whatever the length of the range.
-BLOCK_DATES = 64
+BLOCK_DATES = 256
 _V = TypeVar("_V")
 _Columns = dict[str, np.ndarray]
 _TIE_DIGITS = 9
+# Text columns are built from small integer codes into these labels: a Python
+# string per table row cost more than the arithmetic of the row.
+_DIRECTIONS = ("flat", "up", "down")
+_SOURCES = ("none", "history", "identity")
+_SKIP_REASONS = (
+    "",
+    "constant over the history window (sd 0)",
+    "fewer than 2 values in the history window",
+    "no value at the base date",
+    "no value at the target date",
+    "no value at the target and base date",
+)
 
 
 @dataclass(frozen=True)
@@ -281,35 +294,6 @@ def _gather(values: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> np.nda
     """values[row - offset] for each row and offset: shape (rows, offsets, columns)."""
     taken: np.ndarray = values[rows[:, None] - offsets[None, :]]
     return taken
-
-
-def _median_axis1(values: np.ndarray) -> np.ndarray:
-    """nanmedian_columns along axis 1 of (dates, window, columns): finite values."""
-    if values.shape[1] == 0:
-        return np.full((values.shape[0], values.shape[2]), np.nan)
-    # Window last and contiguous: sorting along the last axis is several times
-    # faster than along a middle one.
-    window = np.array(values.transpose(0, 2, 1), order="C", copy=True)
-    finite = np.isfinite(window)
-    count = finite.sum(axis=2)
-    size = window.shape[2]
-    if (count == size).all():
-        # Every value finite: two order statistics by partition, not a full sort,
-        # in place in the copy above.
-        window.partition(sorted({(size - 1) // 2, size // 2}), axis=2)
-        middle: np.ndarray = (
-            window[:, :, (size - 1) // 2] + window[:, :, size // 2]
-        ) / 2
-        return middle
-    ordered = np.sort(np.where(finite, window, np.inf), axis=2)
-    low = np.maximum((count - 1) // 2, 0)[:, :, None]
-    high = np.maximum(count // 2, 0)[:, :, None]
-    with np.errstate(invalid="ignore"):
-        middle = (
-            np.take_along_axis(ordered, low, axis=2)[:, :, 0]
-            + np.take_along_axis(ordered, high, axis=2)[:, :, 0]
-        ) / 2
-    return np.where(count > 0, middle, np.nan)
 
 
 @dataclass(frozen=True)
@@ -609,6 +593,12 @@ class _DailyMoves:
     scaled_columns: list[int]
 
 
+def _weekly_deltas(grid: _Grid) -> np.ndarray:
+    """x(t) - x(t - 7) for every grid day t (NaN for the first week)."""
+    pad = np.full((7, grid.values.shape[1]), np.nan)
+    return np.vstack([pad, grid.values[7:] - grid.values[:-7]])
+
+
 def _daily_moves(grid: _Grid, metric_col: str) -> _DailyMoves:
     now, then = grid.values[7:], grid.values[:-7]
     pad = np.full((7, now.shape[1]), np.nan)
@@ -623,7 +613,7 @@ def _daily_moves(grid: _Grid, metric_col: str) -> _DailyMoves:
         kpi_now, kpi_then = now[:, :1], then[:, :1]
         scaled = now[:, scaled_columns] - then[:, scaled_columns] / kpi_then * kpi_now
     return _DailyMoves(
-        delta=np.vstack([pad, now - then]),
+        delta=_weekly_deltas(grid),
         # The KPI's own move is never ranked: metric columns only.
         log_change=_RankedDays.of(np.vstack([pad, logs])[:, 1:].T),
         scaled=_RankedDays.of(np.vstack([pad[:, : len(scaled_columns)], scaled]).T),
@@ -633,24 +623,36 @@ def _daily_moves(grid: _Grid, metric_col: str) -> _DailyMoves:
 
 @dataclass(frozen=True)
 class _Block:
-    """The per-(date, metric) arrays of one block of dates (KPI in column 0)."""
+    """The per-(date, metric) arrays of some dates: metrics only (KPI fields as
+    ``kpi_*``, one per date), text columns as codes."""
 
     columns: dict[str, np.ndarray]
     kpi_norm: np.ndarray
     identity_used: list[tuple[str, tuple[str, ...], np.ndarray]]
 
+    def subset(self, keep: np.ndarray) -> _Block:
+        """The dates where ``keep`` is true."""
+        return _Block(
+            columns={name: values[keep] for name, values in self.columns.items()},
+            kpi_norm=self.kpi_norm[keep],
+            identity_used=[(k, p, holds[keep]) for k, p, holds in self.identity_used],
+        )
+
 
 def _identities(
-    grid: _Grid, metric_col: str, checked: np.ndarray
+    grid: _Grid, target: np.ndarray, base: np.ndarray, history: np.ndarray
 ) -> list[tuple[str, tuple[str, ...], np.ndarray, list[int]]]:
     """Each identity of the KPI whose parts are candidates, with where it holds."""
     index = {name: i for i, name in enumerate(grid.names)}
     found = []
-    for kind, parts in IDENTITIES.get(metric_col, ()):
+    for kind, parts in IDENTITIES.get(grid.names[0], ()):
         if not all(p in index for p in parts):
             continue
         columns = [index[p] for p in parts]
-        block = checked[:, :, columns]
+        checked = np.concatenate(
+            [target[:, None, :], base[:, None, :], history], axis=1
+        )[:, :, [0, *columns]]
+        block = checked[:, :, 1:]
         rows = np.isfinite(block).all(axis=2) & np.isfinite(checked[:, :, 0])
         combined = block.sum(axis=2) if kind == "sum" else block.prod(axis=2)
         kpi = checked[:, :, 0]
@@ -710,14 +712,13 @@ def _rank_block(
     corr, _ = _window_pearson(moves.delta, rows, weekly, min_count=CORR_MIN_DELTAS)
     r, pairs = _window_pearson(moves.delta, rows, daily, min_count=LINK_MIN_DELTAS)
     link = _link(r, pairs)
-    source = np.where(link > 0, "history", "none").astype(object)
+    source = (link > 0).astype(np.int8)  # codes into _SOURCES
 
-    checked = np.concatenate([target[:, None], base[:, None], history], axis=1)
-    identities = _identities(grid, grid.names[0], checked)
+    identities = _identities(grid, target, base, history)
     for _, _, holds, cols in identities:
         parts = [c - 1 for c in cols]
         link[:, parts] = np.where(holds[:, None], 1.0, link[:, parts])
-        source[:, parts] = np.where(holds[:, None], "identity", source[:, parts])
+        source[:, parts] = np.where(holds[:, None], 2, source[:, parts])
     contribution = _contributions(identities, target, base)
     move = _block_move_z(moves, rows, 7 * w, target, base)
     move = np.where(np.isfinite(move), move, norm_delta[:, 1:])
@@ -774,6 +775,12 @@ def _block_move_z(
     return result
 
 
+def _direction_codes(delta: np.ndarray) -> np.ndarray:
+    """Codes into _DIRECTIONS: up for a positive delta, down for a negative one."""
+    codes: np.ndarray = (delta > 0) + 2 * (delta < 0)
+    return codes
+
+
 def _ties_key(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """_ties_key of :mod:`analytics._metrics`, scaled per date over the kept rows."""
     magnitude = np.where(keep & np.isfinite(values), np.abs(values), -np.inf)
@@ -782,17 +789,16 @@ def _ties_key(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return np.round(values / scale[:, None], _TIE_DIGITS)
 
 
-def _skip_reason_arrays(
-    target: np.ndarray, base: np.ndarray, sd: np.ndarray
-) -> np.ndarray:
-    """The skip reason of every (date, metric), '' when it is ranked."""
-    reason = np.full(target.shape, "", dtype=object)
-    reason[(sd == 0)] = "constant over the history window (sd 0)"
-    reason[np.isnan(sd)] = "fewer than 2 values in the history window"
+def _skip_codes(target: np.ndarray, base: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """The skip reason of every (date, metric), as codes into _SKIP_REASONS (0:
+    ranked), in the precedence of the single-date code."""
+    reason = np.zeros(target.shape, dtype=np.int8)
+    reason[(sd == 0)] = 1
+    reason[np.isnan(sd)] = 2
     missing_target, missing_base = np.isnan(target), np.isnan(base)
-    reason[missing_base] = "no value at the base date"
-    reason[missing_target] = "no value at the target date"
-    reason[missing_target & missing_base] = "no value at the target and base date"
+    reason[missing_base] = 3
+    reason[missing_target] = 4
+    reason[missing_target & missing_base] = 5
     return reason
 
 
@@ -871,101 +877,115 @@ def _window_of(grid: _Grid, row: int, history_weeks: int) -> DateWindow:
 def _rank_notes(
     grid: _Grid, block: _Block, ranked_count: np.ndarray
 ) -> list[tuple[str, ...]]:
-    notes: list[tuple[str, ...]] = []
+    """The notes of each date: the identities checked, a date with no metric."""
     kpi = grid.names[0]
-    for i in range(len(ranked_count)):
-        found = []
-        for kind, parts, holds in block.identity_used:
-            sign = " + " if kind == "sum" else " x "
-            formula = f"{kpi} = {sign.join(parts)}"
-            if holds[i]:
-                found.append(f"identity {formula} holds on the compared dates: used")
-            else:
-                found.append(f"identity {formula} does not hold on the compared dates")
-        if ranked_count[i] == 0:
+    texts = []
+    for kind, parts, holds in block.identity_used:
+        formula = f"{kpi} = {(' + ' if kind == 'sum' else ' x ').join(parts)}"
+        texts.append(
+            (
+                holds.tolist(),
+                f"identity {formula} holds on the compared dates: used",
+                f"identity {formula} does not hold on the compared dates",
+            )
+        )
+    empty = (ranked_count == 0).tolist()
+    if not texts and not any(empty):
+        return [()] * len(empty)
+    notes: list[tuple[str, ...]] = []
+    for i, none_ranked in enumerate(empty):
+        found = [used if holds[i] else unused for holds, used, unused in texts]
+        if none_ranked:
             found.append("no metric could be ranked: see skipped for the reasons")
         notes.append(tuple(found))
     return notes
 
 
-def _order_block(
+def _ranked_cells(
     method: str, block: _Block, keep: np.ndarray, name_rank: np.ndarray
-) -> np.ndarray:
-    """Flat (date-major) indices of the kept (date, metric) cells in rank order."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Date, metric and rank of the kept cells, date by date in rank order."""
     c = block.columns
-    dates = np.broadcast_to(np.arange(keep.shape[0])[:, None], keep.shape)
-    names = np.broadcast_to(name_rank[None, :], keep.shape)
-    keys = [names, -_ties_key(np.abs(c["norm_delta"]), keep)]
+    keys = [
+        np.broadcast_to(name_rank, keep.shape),
+        -_ties_key(np.abs(c["norm_delta"]), keep),
+    ]
     if method == "bestranks":
         keys.append(-_ties_key(c["score"], keep))
     elif method == "worstranks":
         keys.append(_ties_key(c["score"], keep))
     elif method == "linkranks":
         keys.append(-_ties_key(c["linked_score"], keep))
-    keys.append(dates)
-    flat = np.flatnonzero(keep.ravel())
-    order = np.lexsort([k.ravel()[flat] for k in keys])
-    return flat[order]
+    # Each date sorted on its own (a sort of 50, not of the whole block), the
+    # skipped metrics last.
+    keys.append(~keep)
+    order = np.lexsort(keys, axis=-1)
+    ranked = np.arange(keep.shape[1]) < keep.sum(axis=1)[:, None]
+    dates, positions = np.nonzero(ranked)
+    return dates, order[ranked], positions + 1
 
 
 def _block_columns(
-    grid: _Grid, block: _Block, rows: np.ndarray, method: str, days: np.ndarray
+    grid: _Grid, block: _Block, method: str, days: np.ndarray
 ) -> tuple[_Columns, _Columns, _Columns, np.ndarray]:
-    """The table, kpi and skipped columns of one block, as NumPy arrays: the
-    frames are built once over all blocks (a frame per block cost more than the
-    formulas)."""
+    """The table, kpi and skipped columns of one block, as NumPy arrays (text
+    as codes, see :func:`_frame`): the frames are built once over all blocks."""
     c = block.columns
-    reason = _skip_reason_arrays(c["value_target"], c["value_base"], c["sd_hist"])
-    keep = reason == ""
+    reason = _skip_codes(c["value_target"], c["value_base"], c["sd_hist"])
+    keep = reason == 0
     name_rank = np.argsort(np.argsort(np.array(grid.metrics, dtype=str)))
-    cells = _order_block(method, block, keep, name_rank)
-    date_of, metric_of = np.divmod(cells, keep.shape[1])
-    ranked = keep.sum(axis=1)
-    starts = np.concatenate([[0], np.cumsum(ranked)[:-1]])
-    metrics = np.array(grid.metrics, dtype=object)
-    data: dict[str, Any] = {
-        "date_target": days[date_of],
-        "metric": metrics[metric_of],
-        "rank": np.arange(len(cells)) - np.repeat(starts, ranked) + 1,
-    }
+    dates, metrics, rank = _ranked_cells(method, block, keep, name_rank)
+    cells = dates * keep.shape[1] + metrics
+    table: _Columns = {"date_target": days[dates], "metric": metrics, "rank": rank}
     for name in RANKED_COLUMNS[2:]:
         if name == "direction":
-            delta = c["delta"].ravel()[cells]
-            data[name] = np.where(delta > 0, "up", np.where(delta < 0, "down", "flat"))
+            table[name] = _direction_codes(c["delta"].ravel()[cells])
         else:
-            data[name] = c[name].ravel()[cells]
+            table[name] = c[name].ravel()[cells]
     kpi = {
         "date_target": days,
-        "metric": np.full(len(days), grid.names[0], dtype=object),
-        **{
-            name: c[f"kpi_{name}"].astype("float64")
-            for name in (
-                "value_base",
-                "value_target",
-                "delta",
-                "pct_change",
-                "mean_hist",
-                "sd_hist",
-                "n_hist",
-            )
-        },
+        "metric": np.zeros(len(days), dtype=np.int8),
+        **{name: c[f"kpi_{name}"].astype("float64") for name in _KPI_FIELDS},
         "norm_delta": block.kpi_norm,
     }
-    # Per date: the non-numeric columns first, then the skipped metrics in
-    # column order, as the single-date result lists them.
-    ignored = np.array([[name, why] for name, why in grid.ignored], dtype=object)
-    lead = np.tile(ignored.reshape(-1, 2), (len(days), 1))
-    skip_date, skip_metric = np.nonzero(~keep)
-    date_index = np.concatenate(
-        [np.repeat(np.arange(len(days)), len(ignored)), skip_date]
+    return table, kpi, _skipped_columns(grid, keep, reason, days), keep.sum(axis=1)
+
+
+_KPI_FIELDS = (
+    "value_base",
+    "value_target",
+    "delta",
+    "pct_change",
+    "mean_hist",
+    "sd_hist",
+    "n_hist",
+)
+
+
+def _skipped_columns(
+    grid: _Grid, keep: np.ndarray, reason: np.ndarray, days: np.ndarray
+) -> _Columns:
+    """Per date the non-numeric columns first, then the skipped metrics in column
+    order, as the single-date result lists them. Codes as in _skipped_labels."""
+    dates, width = keep.shape
+    ignored = np.arange(len(grid.ignored))
+    listed = np.hstack([np.ones((dates, len(ignored)), dtype=bool), ~keep])
+    metric = np.concatenate([width + ignored, np.arange(width)])
+    why = np.hstack(
+        [np.broadcast_to(len(_SKIP_REASONS) + ignored, (dates, len(ignored))), reason]
     )
-    order = np.argsort(date_index, kind="stable")
-    skipped = {
-        "date_target": days[date_index[order]],
-        "metric": np.concatenate([lead[:, 0], metrics[skip_metric]])[order],
-        "reason": np.concatenate([lead[:, 1], reason[~keep]])[order],
+    return {
+        "date_target": days[np.nonzero(listed)[0]],
+        "metric": np.broadcast_to(metric, listed.shape)[listed],
+        "reason": why[listed],
     }
-    return data, kpi, skipped, ranked
+
+
+def _skipped_labels(grid: _Grid) -> dict[str, Sequence[str]]:
+    return {
+        "metric": [*grid.metrics, *(name for name, _ in grid.ignored)],
+        "reason": [*_SKIP_REASONS, *(why for _, why in grid.ignored)],
+    }
 
 
 def backfill_rank_metrics(
@@ -1088,18 +1108,28 @@ class _RankParts:
         self.notes.append(result.notes)
 
     def finish(self, grid: _Grid, parameters: dict[str, Any]) -> BackfillRankMetrics:
-        if self.blocks:
-            tables, kpis, skipped_parts = zip(*self.blocks, strict=True)
-            self.tables.insert(0, _joined(tables))
-            self.kpis.insert(0, _joined(kpis))
-            self.skipped.insert(0, _joined(skipped_parts))
-        table = _concat(self.tables, ["date_target", *RANKED_COLUMNS])
-        skipped = _concat(self.skipped, ["date_target", "metric", "reason"])
+        tables, kpis, skipped = (
+            zip(*self.blocks, strict=True) if self.blocks else [()] * 3
+        )
+        labels = {
+            "metric": grid.metrics,
+            "direction": _DIRECTIONS,
+            "link_source": _SOURCES,
+        }
         weeks = int(parameters["history_weeks"])
         return BackfillRankMetrics(
-            table=table,
-            kpi=_concat(self.kpis, ["date_target"]),
-            skipped=skipped,
+            table=_assembled(
+                tables, labels, self.tables, ["date_target", *RANKED_COLUMNS]
+            ),
+            kpi=_assembled(
+                kpis, {"metric": grid.names[:1]}, self.kpis, ["date_target"]
+            ),
+            skipped=_assembled(
+                skipped,
+                _skipped_labels(grid),
+                self.skipped,
+                ["date_target", "metric", "reason"],
+            ),
             notes=DayMap(self.days, self.notes),
             windows=DayMap(self.days, make=lambda n: grid.window(n, weeks)),
             failures=dict(sorted(self.failures.items())),
@@ -1107,11 +1137,49 @@ class _RankParts:
         )
 
 
-def _joined(parts: Sequence[_Columns]) -> pd.DataFrame:
-    """One frame from the column dicts of several blocks (same keys, in order)."""
-    return pd.DataFrame(
-        {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+def _assembled(
+    blocks: Sequence[_Columns],
+    labels: Mapping[str, Sequence[str]],
+    singles: list[pd.DataFrame],
+    first: list[str],
+) -> pd.DataFrame:
+    """One long frame from the blocks (in date order) and the single-date frames."""
+    if not blocks:
+        return _concat(singles, first)
+    frame = _frame(
+        {name: np.concatenate([part[name] for part in blocks]) for name in blocks[0]},
+        labels,
     )
+    # The blocks come in date order with their columns in order already.
+    return _concat([frame, *singles], first) if singles else frame
+
+
+def _frame(columns: _Columns, labels: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """A frame of the columns, the ``labels`` ones decoded from their codes."""
+    return pd.DataFrame(
+        {
+            name: _text(labels[name], values) if name in labels else values
+            for name, values in columns.items()
+        }
+    )
+
+
+_STR_DTYPE = pd.Series(["text"]).dtype  # what pandas makes of Python strings
+
+
+def _text(labels: Sequence[str], codes: np.ndarray) -> Any:
+    """labels[codes] as the column pandas makes of those strings.
+
+    With pandas' pyarrow-backed str dtype arrow expands the codes itself, several
+    times faster than pandas converting a Python string per row.
+    """
+    if isinstance(_STR_DTYPE, pd.StringDtype) and _STR_DTYPE.storage == "pyarrow":
+        dictionary = pa.DictionaryArray.from_arrays(
+            pa.array(codes, type=pa.int32()),
+            pa.array(list(labels), type=pa.large_string()),
+        )
+        return pd.array(dictionary.cast(pa.large_string()), dtype=_STR_DTYPE)
+    return np.array(list(labels), dtype=object)[codes]
 
 
 def _concat(frames: list[pd.DataFrame], first: list[str]) -> pd.DataFrame:
@@ -1133,25 +1201,24 @@ def _rank_rows(
     single: Callable[[pd.Timestamp], RankMetricsResult],
 ) -> None:
     """Explain one block of dates; dates with a degenerate KPI go single-date."""
-    history_weeks = parameters["history_weeks"]
-    block = _rank_block(grid, moves, rows, history_weeks)
-    regular = (block.columns["kpi_delta"] != 0) & (block.columns["kpi_sd_hist"] > 0)
-    regular &= block.columns["kpi_n_hist"] >= 2
+    block = _rank_block(grid, moves, rows, parameters["history_weeks"])
+    kpi = block.columns
+    regular = (kpi["kpi_delta"] != 0) & (kpi["kpi_sd_hist"] > 0)
+    regular &= kpi["kpi_n_hist"] >= 2
     if not regular.all():
         # The single-date function words the notes and warns for these dates.
-        block = _rank_block(grid, moves, rows[regular], history_weeks)
         for row in rows[~regular]:
             parts.add_single(grid.day(int(row)), single)
-        rows = rows[regular]
+        block, rows = block.subset(regular), rows[regular]
     if not len(rows):
         return
     numbers = grid.numbers(rows)
     days = numbers.astype("datetime64[D]").astype("datetime64[ns]")
-    table, kpi, skipped, ranked = _block_columns(
-        grid, block, rows, parameters["method"], days
+    table, kpi_columns, skipped, ranked = _block_columns(
+        grid, block, parameters["method"], days
     )
-    parts.blocks.append((table, kpi, skipped))
-    parts.days.extend(int(n) for n in numbers)
+    parts.blocks.append((table, kpi_columns, skipped))
+    parts.days.extend(numbers.tolist())
     parts.notes.extend(_rank_notes(grid, block, ranked))
 
 
@@ -1207,18 +1274,29 @@ class BackfillAssessChange:
         )
 
 
+_SCALE_KINDS = ("mad", "mean_abs_dev", "none")
+_ASSESS_REASONS = (
+    "",
+    "every historical delta is equal (MAD and mean absolute deviation are 0)",
+    f"fewer than {MIN_DELTAS} historical deltas",
+    "no value at the target or base date",
+)
+
+
 def _assess_block(
-    grid: _Grid, rows: np.ndarray, history_weeks: int, limit: float
-) -> dict[str, np.ndarray]:
+    grid: _Grid, weekly: np.ndarray, rows: np.ndarray, history_weeks: int, limit: float
+) -> _Columns:
+    """The assess_change columns of some dates, (dates, columns) arrays with text
+    as codes; ``weekly`` is the week-over-week delta of every grid day."""
     target, base = grid.values[rows], grid.values[rows - 7]
     delta = target - base
-    lags = 7 * np.arange(1, history_weeks)
-    # d_k = x(D - 7k) - x(B - 7k), the same subtraction as the single-date code.
-    deltas = _gather(grid.values, rows, lags) - _gather(grid.values, rows, lags + 7)
+    # d_k = x(D - 7k) - x(B - 7k), k = 1 .. W-1: the grid's deltas, the same
+    # subtraction as the single-date code.
+    deltas = _gather(weekly, rows, 7 * np.arange(1, history_weeks))
     count = np.isfinite(deltas).sum(axis=1)
-    median = _median_axis1(deltas)
+    median = _sorted_median(deltas, count)
     spread = np.abs(deltas - median[:, None, :])
-    mad = _median_axis1(spread)
+    mad = _sorted_median(spread, count)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_abs = np.where(np.isfinite(spread), spread, 0.0).sum(axis=1) / count
         by_mad = MAD_CONSISTENCY * (delta - median) / mad
@@ -1228,15 +1306,12 @@ def _assess_block(
         percentile = 100.0 * below.sum(axis=1) / count
         pct_change = np.where(base == 0, np.nan, delta / np.abs(base))
 
-    kind = np.where(mad > 0, "mad", np.where(mean_abs > 0, "mean_abs_dev", "none"))
+    kind = np.where(mad > 0, 0, np.where(mean_abs > 0, 1, 2))  # into _SCALE_KINDS
     z = np.where(mad > 0, by_mad, np.where(mean_abs > 0, by_mean, np.nan))
-    reason = np.full(delta.shape, "", dtype=object)
-    reason[kind == "none"] = (
-        "every historical delta is equal (MAD and mean absolute deviation are 0)"
-    )
-    reason[count < MIN_DELTAS] = f"fewer than {MIN_DELTAS} historical deltas"
-    reason[np.isnan(delta)] = "no value at the target or base date"
-    undefined = reason != ""
+    reason = np.where(kind == 2, 1, 0)  # codes into _ASSESS_REASONS
+    reason[count < MIN_DELTAS] = 2
+    reason[np.isnan(delta)] = 3
+    undefined = reason != 0
     z = np.where(undefined, np.nan, z)
     return {
         "value_base": base,
@@ -1246,13 +1321,100 @@ def _assess_block(
         "n_hist": count,
         "median_hist": median,
         "mad_hist": mad,
-        "scale_kind": np.where(undefined, "none", kind).astype(object),
+        "scale_kind": np.where(undefined, 2, kind),
         "robust_z": z,
         "percentile": np.where(np.isnan(delta) | (count == 0), np.nan, percentile),
         "significant": np.abs(np.nan_to_num(z, nan=0.0)) >= limit,
-        "direction": np.where(delta > 0, "up", np.where(delta < 0, "down", "flat")),
+        "direction": _direction_codes(delta),
         "reason": reason,
     }
+
+
+def _sorted_median(values: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """nanmedian_columns along axis 1 of (dates, window, columns), given the
+    finite ``count`` of each window.
+
+    A short window sorts faster than np.partition picks its two middle values
+    (NaN sorts last, after the finite values; an infinity is made NaN first).
+    """
+    if values.shape[1] == 0:
+        return np.full(count.shape, np.nan)
+    ordered = np.ascontiguousarray(values.transpose(0, 2, 1))
+    if np.isinf(ordered).any():
+        ordered[np.isinf(ordered)] = np.nan
+    ordered.sort(axis=2)
+    low = np.maximum((count - 1) // 2, 0)[:, :, None]
+    high = np.maximum(count // 2, 0)[:, :, None]
+    with np.errstate(invalid="ignore"):
+        middle = (
+            np.take_along_axis(ordered, low, axis=2)[:, :, 0]
+            + np.take_along_axis(ordered, high, axis=2)[:, :, 0]
+        ) / 2
+    return np.where(count > 0, middle, np.nan)
+
+
+@dataclass
+class _AssessParts:
+    """Collects the blocks and the single-date results of an assess backfill."""
+
+    blocks: list[_Columns] = field(default_factory=list)
+    singles: list[pd.DataFrame] = field(default_factory=list)
+    days: list[int] = field(default_factory=list)
+    flags: list[tuple[bool, bool]] = field(default_factory=list)
+    notes: list[tuple[str, ...]] = field(default_factory=list)
+    failures: dict[pd.Timestamp, InputError] = field(default_factory=dict)
+
+    def add_block(
+        self,
+        grid: _Grid,
+        columns: _Columns,
+        rows: np.ndarray,
+        holidays: np.ndarray,
+        history_weeks: int,
+    ) -> None:
+        """Add a block of :func:`_assess_block` columns, in table layout."""
+        numbers = grid.numbers(rows)
+        days = numbers.astype("datetime64[D]").astype("datetime64[ns]")
+        dates, width = columns["delta"].shape
+        flags = np.isin(numbers, holidays), np.isin(numbers - 7, holidays)
+        for name, on_holiday in zip(_HOLIDAY_FIELDS, flags, strict=True):
+            columns[name] = np.broadcast_to(on_holiday[:, None], (dates, width))
+        self.blocks.append(
+            {
+                "date_target": np.repeat(days, width),
+                "metric": np.tile(np.arange(width), dates),
+                "is_kpi": np.tile(np.arange(width) == 0, dates),
+                **{name: columns[name].ravel() for name in ASSESS_COLUMNS[2:]},
+            }
+        )
+        self.days.extend(numbers.tolist())
+        self.flags.extend(zip(flags[0].tolist(), flags[1].tolist(), strict=True))
+        kpi_reason = columns["reason"][:, 0]
+        self.notes.extend(
+            _assess_notes(grid, numbers, history_weeks, kpi_reason, flags)
+        )
+
+
+_HOLIDAY_FIELDS = ("target_is_holiday", "base_is_holiday")
+
+
+def _assess_notes(
+    grid: _Grid,
+    numbers: np.ndarray,
+    history_weeks: int,
+    kpi_reason: np.ndarray,
+    flags: tuple[np.ndarray, np.ndarray],
+) -> list[tuple[str, ...]]:
+    """The notes of each date; most dates have none, so only the others are
+    worded."""
+    notes: list[tuple[str, ...]] = [()] * len(numbers)
+    metric_col = grid.names[0]
+    for i in np.flatnonzero((kpi_reason != 0) | flags[0] | flags[1]).tolist():
+        window = grid.window(int(numbers[i]), history_weeks)
+        reason = _ASSESS_REASONS[int(kpi_reason[i])]
+        holiday = bool(flags[0][i]), bool(flags[1][i])
+        notes[i] = _notes(metric_col, window, reason, *holiday)
+    return notes
 
 
 def backfill_assess_change(
@@ -1309,45 +1471,13 @@ def backfill_assess_change(
     lags = 7 * np.arange(1, history_weeks)
     offsets = np.concatenate([[0, 7], lags, lags + 7])
     rows, handed = _split_rows(grid, wanted, history_weeks, offsets)
-    metric_names = np.array(grid.names, dtype=object)
-    frames: list[pd.DataFrame] = []
-    blocks: list[_Columns] = []
-    explained: list[int] = []
-    flags: list[tuple[bool, bool]] = []
-    notes: list[tuple[str, ...]] = []
-    holiday_numbers = {_day_number(d) for d in calendar}
+    weekly = _weekly_deltas(grid)
+    holiday_numbers = np.array(sorted({_day_number(d) for d in calendar}), dtype=int)
+    parts = _AssessParts()
     for start in range(0, len(rows), BLOCK_DATES):
         block_rows = rows[start : start + BLOCK_DATES]
-        columns = _assess_block(grid, block_rows, history_weeks, limit)
-        numbers = grid.numbers(block_rows)
-        days = numbers.astype("datetime64[D]").astype("datetime64[ns]")
-        width = len(grid.names)
-        holiday_list = sorted(holiday_numbers)
-        for name, shift in (("target_is_holiday", 0), ("base_is_holiday", 7)):
-            on_holiday = np.isin(numbers - shift, holiday_list)
-            columns[name] = np.repeat(on_holiday[:, None], width, axis=1)
-        blocks.append(
-            {
-                "date_target": np.repeat(days, width),
-                "metric": np.tile(metric_names, len(block_rows)),
-                "is_kpi": np.tile(np.arange(width) == 0, len(block_rows)),
-                **{name: columns[name].ravel() for name in ASSESS_COLUMNS[2:]},
-            }
-        )
-        for i, number in enumerate(numbers.tolist()):
-            flag = (number in holiday_numbers, number - 7 in holiday_numbers)
-            reason = columns["reason"][i, 0]
-            explained.append(number)
-            flags.append(flag)
-            notes.append(
-                _notes(metric_col, grid.window(number, history_weeks), reason, *flag)
-                if reason or any(flag)
-                else ()
-            )
-
-    if blocks:
-        frames.append(_joined(blocks))
-    failures: dict[pd.Timestamp, InputError] = {}
+        columns = _assess_block(grid, weekly, block_rows, history_weeks, limit)
+        parts.add_block(grid, columns, block_rows, holiday_numbers, history_weeks)
     for day in handed:
         try:
             result = assess_change(
@@ -1361,18 +1491,25 @@ def backfill_assess_change(
                 holidays=holidays,
             )
         except InputError as err:
-            failures[day] = err
+            parts.failures[day] = err
             continue
-        frames.append(result.table.assign(date_target=day))
-        explained.append(_day_number(day))
-        flags.append((result.holiday_target, result.holiday_base))
-        notes.append(result.notes)
+        parts.singles.append(result.table.assign(date_target=day))
+        parts.days.append(_day_number(day))
+        parts.flags.append((result.holiday_target, result.holiday_base))
+        parts.notes.append(result.notes)
+    labels = {
+        "metric": grid.names,
+        "scale_kind": _SCALE_KINDS,
+        "direction": _DIRECTIONS,
+        "reason": _ASSESS_REASONS,
+    }
+    first = ["date_target", *ASSESS_COLUMNS]
     return BackfillAssessChange(
-        table=_concat(frames, ["date_target", *ASSESS_COLUMNS]),
-        notes=DayMap(explained, notes),
-        windows=DayMap(explained, make=lambda n: grid.window(n, history_weeks)),
-        holidays=DayMap(explained, flags),
-        failures=dict(sorted(failures.items())),
+        table=_assembled(parts.blocks, labels, parts.singles, first),
+        notes=DayMap(parts.days, parts.notes),
+        windows=DayMap(parts.days, make=lambda n: grid.window(n, history_weeks)),
+        holidays=DayMap(parts.days, parts.flags),
+        failures=dict(sorted(parts.failures.items())),
         parameters={
             "metric_col": metric_col,
             "date_col": date_col,
