@@ -529,17 +529,19 @@ def _is_text(values: np.ndarray) -> bool:
 def nanmedian_columns(values: np.ndarray) -> np.ndarray:
     """Column medians over finite values, NaN for a column without any (no warning)."""
     finite = np.isfinite(values)
-    count = finite.sum(axis=0)
     size = values.shape[0]
     if size == 0:
         return np.full(values.shape[1], np.nan)
-    if bool((count == size).all()):
+    if bool(finite.all()):
         # Every value finite: the two middle order statistics by partition, the
-        # same elements a full sort would pick.
-        middle = sorted({(size - 1) // 2, size // 2})
-        part = np.partition(values, middle, axis=0)
-        both: np.ndarray = (part[(size - 1) // 2] + part[size // 2]) / 2
+        # same elements a full sort would pick. Partitioned in place in a
+        # transposed copy, where each column is contiguous.
+        low, high = (size - 1) // 2, size // 2
+        work = values.T.copy()
+        work.partition(sorted({low, high}), axis=1)
+        both: np.ndarray = (work[:, low] + work[:, high]) / 2
         return both
+    count = finite.sum(axis=0)
     ordered = np.sort(np.where(finite, values, np.inf), axis=0)
     low = np.maximum((count - 1) // 2, 0)[None, :]
     high = np.maximum(count // 2, 0)[None, :]
@@ -575,16 +577,15 @@ def _move_z(
     falls back to norm_delta.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
-        positive = (span[7:] > 0) & (span[:-7] > 0)
-        past = np.where(positive, np.log(span[7:] / span[:-7]), np.nan)
+        past = np.log(span[7:] / span[:-7])
+        if not bool((span > 0).all()):  # else every log change is defined
+            positive = (span[7:] > 0) & (span[:-7] > 0)
+            past = np.where(positive, past, np.nan)
         today = np.where((target > 0) & (base > 0), np.log(target / base), np.nan)
         moves = _mad_z(today, past)
 
-        scaled = [
-            i
-            for i, name in enumerate(table.names)
-            if i and name in SCALED_BY_KPI.get(table.metric_col, ())
-        ]
+        ratios = SCALED_BY_KPI.get(table.metric_col, ())
+        scaled = [i for i, name in enumerate(table.names) if i and name in ratios]
         if scaled:
             kpi_now, kpi_then = span[7:, :1], span[:-7, :1]
             past = span[7:, scaled] - span[:-7, scaled] / kpi_then * kpi_now
@@ -600,17 +601,37 @@ def _history_stats(history: np.ndarray) -> tuple[np.ndarray, ...]:
     rounding in the mean cannot turn a constant into a tiny positive sd.
     """
     finite = np.isfinite(history)
-    count = finite.sum(axis=0)
-    total = np.where(finite, history, 0.0).sum(axis=0)
+    complete = bool(finite.all())
+    count = _finite_count(finite, complete)
+    total = _where_finite(history, finite, complete, 0.0).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / count
-        squares = np.where(finite, history - mean, 0.0) ** 2
+        squares = _where_finite(history - mean, finite, complete, 0.0) ** 2
         sd = np.sqrt(squares.sum(axis=0) / (count - 1))
-    high = np.where(finite, history, -np.inf).max(axis=0)
-    low = np.where(finite, history, np.inf).min(axis=0)
+    high = _where_finite(history, finite, complete, -np.inf).max(axis=0)
+    low = _where_finite(history, finite, complete, np.inf).min(axis=0)
     sd = np.where(high == low, 0.0, sd)
     sd = np.where(count < 2, np.nan, sd)
     return mean, sd, count
+
+
+def _finite_count(finite: np.ndarray, complete: bool) -> np.ndarray:
+    """Finite values per column; ``complete`` says that all of them are."""
+    if complete:
+        return np.full(finite.shape[1], finite.shape[0], dtype=np.intp)
+    counted: np.ndarray = finite.sum(axis=0)
+    return counted
+
+
+def _where_finite(
+    values: np.ndarray, finite: np.ndarray, complete: bool, fill: float
+) -> np.ndarray:
+    """``values`` with ``fill`` where not finite: the values themselves when
+    ``complete`` (all finite), which spares a copy of the common case."""
+    if complete:
+        return values
+    filled: np.ndarray = np.where(finite, values, fill)
+    return filled
 
 
 def pearson_columns(
@@ -621,6 +642,8 @@ def pearson_columns(
     Returns r (NaN with fewer than ``min_count`` pairs or a constant side) and the
     number of pairs, column by column.
     """
+    if bool(np.isfinite(kpi).all()) and bool(np.isfinite(others).all()):
+        return _pearson_complete(kpi, others, min_count=min_count)
     valid = np.isfinite(others) & np.isfinite(kpi)[:, None]
     count = valid.sum(axis=0)
     x = np.where(valid, others, 0.0)
@@ -631,6 +654,30 @@ def pearson_columns(
         sxx = (dx * dx).sum(axis=0)
         syy = (dy * dy).sum(axis=0)
         r = (dx * dy).sum(axis=0) / np.sqrt(sxx * syy)
+    r = np.where((count < min_count) | (sxx <= 0) | (syy <= 0), np.nan, r)
+    return np.clip(r, -1.0, 1.0), count
+
+
+def _pearson_complete(
+    kpi: np.ndarray, others: np.ndarray, *, min_count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pearson_columns` when every value is finite: fewer passes, same floats.
+
+    With nothing to mask, the masked copies of the general case are the inputs
+    themselves. The KPI side is the same in every column, so it is worked out on
+    a copy at most two columns wide: NumPy sums the columns of a 2-D array row
+    by row whatever its width beyond one, so every float stays as in the
+    general case, which works on the full-width copy.
+    """
+    rows, width = others.shape
+    count = np.full(width, rows, dtype=np.intp)
+    y = np.repeat(kpi[:, None], min(width, 2), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dx = others - others.sum(axis=0) / count
+        dy = y - y.sum(axis=0) / rows
+        sxx = (dx * dx).sum(axis=0)
+        syy = (dy * dy).sum(axis=0)[:1]
+        r = (dx * dy[:, :1]).sum(axis=0) / np.sqrt(sxx * syy)
     r = np.where((count < min_count) | (sxx <= 0) | (syy <= 0), np.nan, r)
     return np.clip(r, -1.0, 1.0), count
 

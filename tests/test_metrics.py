@@ -27,7 +27,10 @@ from analytics._metrics import (
     IDENTITIES,
     LINK_T_FULL,
     LINK_T_START,
+    _history_stats,
     frame_from_arrays,
+    nanmedian_columns,
+    pearson_columns,
 )
 from analytics.synthetic.metric_cases import (
     CAUSES,
@@ -810,3 +813,28 @@ def test_ranked_table_dtypes_are_the_constructors() -> None:
     ).table
     rebuilt = pd.DataFrame({name: table[name].to_numpy() for name in table})
     assert table.dtypes.tolist() == rebuilt.dtypes.tolist()
+
+
+@pytest.mark.parametrize("width", [0, 1, 2, 40])
+def test_complete_data_shortcuts_give_the_masked_floats(width: int) -> None:
+    # A row of NaN sends the same values down the masked (NaN-aware) code; the
+    # shortcuts for all-finite data must give exactly the same floats.
+    rng = np.random.default_rng(width)
+    values = rng.lognormal(10.0, 1.0, size=(91, width + 1))
+    values[:, -1:] = np.round(values[:, -1:])
+    padded = np.vstack([values, np.full((1, width + 1), np.nan)])
+    for data in (values[:, 1:], values[:12, 1:]):
+        rows = len(data)
+        kpi, masked_kpi = values[:rows, 0], padded[[*range(rows), -1], 0]
+        masked = padded[[*range(rows), -1], 1:]
+        for got, want in zip(
+            pearson_columns(kpi, data, min_count=3),
+            pearson_columns(masked_kpi, masked, min_count=3),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(
+            nanmedian_columns(data), nanmedian_columns(masked)
+        )
+        for got, want in zip(_history_stats(data), _history_stats(masked), strict=True):
+            np.testing.assert_array_equal(got, want)
