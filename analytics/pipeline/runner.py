@@ -133,19 +133,27 @@ def _window_frames(
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame] | None]:
     s = config.source
     daily = reader.read_daily(casinos, date_from=date_from, date_to=date_to)
-    by_casino = {
-        str(c): g.drop(columns=s.casino_column)
-        for c, g in daily.groupby(s.casino_column)
-    }
+    by_casino = _by_casino(daily, s.casino_column, casinos)
     if not reader.has_segments:
         return by_casino, None
     # rank_segments compares D with B = D - 7 only: no history needed.
     segments = reader.read_segments(casinos, date_from=segments_from, date_to=date_to)
-    segments_by_casino = {
-        str(c): g.drop(columns=s.casino_column)
-        for c, g in segments.groupby(s.casino_column)
+    return by_casino, _by_casino(segments, s.casino_column, casinos)
+
+
+def _by_casino(
+    frame: pd.DataFrame, casino_column: str, casinos: Sequence[Any]
+) -> dict[str, pd.DataFrame]:
+    # A column holding text in one casino's rows arrives as objects for all of
+    # them: each casino's own rows are numeric again unless they hold the text.
+    # A casino without rows gets an empty frame with the columns, so the core
+    # reports missing data rather than missing columns.
+    empty = frame.iloc[0:0].drop(columns=casino_column)
+    found = {
+        str(c): g.drop(columns=casino_column).infer_objects()
+        for c, g in frame.groupby(casino_column)
     }
-    return by_casino, segments_by_casino
+    return {str(c): found.get(str(c), empty) for c in casinos} | found
 
 
 class _Progress:

@@ -231,7 +231,7 @@ class SourceReader:
         dims = [table.c[name] for name in s.dimension_columns]
         sums = [sa.func.sum(table.c[m]).label(m) for m in self.segment_measures]
         query = (
-            sa.select(*keys, *dims, *sums)
+            sa.select(keys[0], _raw(keys[1]), *dims, *sums)
             .where(keys[0].in_(list(casinos)))
             .where(*self._date_range(keys[1], date_from, date_to))
             .group_by(*keys, *dims)
@@ -254,8 +254,9 @@ class SourceReader:
         date_to: dt.date,
     ) -> pd.DataFrame:
         s = self.settings
+        key, day, *metrics = (table.c[name] for name in columns)
         query = (
-            sa.select(*(table.c[name] for name in columns))
+            sa.select(key, _raw(day), *metrics)
             .where(table.c[s.casino_column].in_(list(casinos)))
             .where(*self._date_range(table.c[s.date_column], date_from, date_to))
             .order_by(table.c[s.casino_column], table.c[s.date_column])
@@ -269,9 +270,36 @@ class SourceReader:
         with self.engine.connect() as conn:
             frame = pd.DataFrame(conn.execute(query).fetchall(), columns=list(columns))
         log.debug("read %s rows from %s", len(frame), name)
-        frame[s.date_column] = pd.to_datetime(frame[s.date_column], format="mixed")
+        try:
+            frame[s.date_column] = pd.to_datetime(frame[s.date_column], format="mixed")
+        except (ValueError, TypeError) as err:
+            # One casino's odd dates (mixed UTC offsets, text that is not a date)
+            # must not fail the others: the core parses each casino's dates and
+            # refuses only that casino's, naming the problem.
+            log.warning("dates of %s left as read: %s", name, err)
         for column in columns[2:]:
             if column not in s.dimension_columns:
-                # NUMERIC arrives as Decimal; the core wants floats.
-                frame[column] = pd.to_numeric(frame[column], errors="coerce")
+                frame[column] = _numbers(frame[column])
         return frame
+
+
+def _raw(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """``column`` as the driver returns it, without the type's result processor.
+
+    SQLite's DATE processor raises on 'YYYY-MM-DD HH:MM:SS' text in a DATE column
+    and would fail the whole read; pandas parses such values instead.
+    """
+    return sa.type_coerce(column, sa.String).label(column.key)
+
+
+def _numbers(values: pd.Series) -> pd.Series:
+    """Floats from NUMERIC (Decimal) values; a column holding text stays as read.
+
+    Text must reach the core, which refuses it in the KPI and skips such a metric,
+    rather than turn into NaN, a missing reading that is silently left out.
+    """
+    numeric = pd.to_numeric(values, errors="coerce")
+    text = numeric.isna() & values.notna()
+    if not text.any():
+        return numeric
+    return values.astype(object).where(text, numeric.astype(object))
