@@ -43,8 +43,10 @@ import pandas as pd
 from analytics._frames import DateWindow, prepare_daily_frame, resolve_window
 from analytics._segments_search import (
     MIN_SHARE,
-    Localization,
+    SegmentRows,
+    check_finite,
     check_min_share,
+    find_segments,
     localize_root_causes,
 )
 from analytics.errors import ColumnError, DegenerateInputWarning, ParameterError
@@ -272,28 +274,241 @@ def _check_parameters(
     return [str(m) for m in measures]
 
 
-def _leaf_table(
-    clean: pd.DataFrame,
-    window: DateWindow,
-    *,
-    date_col: str,
-    dimensions: list[str],
-    measures: list[str],
-) -> pd.DataFrame:
-    """One row per leaf with ``<measure>_base`` and ``<measure>_target``."""
+# Dates pandas can hold in nanoseconds, as the clean frame keeps them.
+_FIRST_DAY = np.datetime64("1678-01-01")
+_LAST_DAY = np.datetime64("2262-01-01")
+# Largest measures x leaves summed per member by the Python loop; beyond it
+# pandas' compiled kernel is cheaper than the loop.
+_LOOP_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The validated long table as arrays, one entry per row.
+
+    ``dates`` are midnights (datetime64[ns]); ``codes[i, j]`` is row ``i``'s
+    member of dimension ``j`` as an index into ``names[j]``, the dimension's
+    member names (text, ``"(missing)"`` for a missing value) in sorted order;
+    ``measures[k]`` holds measure ``k`` as float64.
+    """
+
+    dates: np.ndarray
+    codes: np.ndarray
+    names: list[list[str]]
+    measures: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Leaves:
+    """The leaves of the two days, sorted by segment.
+
+    ``codes`` and ``labels`` as in :func:`find_segments` (members present on
+    the two days only); ``base[k]`` and ``target[k]`` the measure ``k`` on B
+    and D, 0 where the leaf is absent.
+    """
+
+    codes: np.ndarray
+    labels: list[np.ndarray]
+    base: np.ndarray
+    target: np.ndarray
+
+
+def _table_rows(
+    frame: pd.DataFrame, *, date_col: str, dims: list[str], measures: list[str]
+) -> _Rows:
+    """Validate the long table as :func:`prepare_daily_frame` does; return arrays."""
+    rows = _plain_rows(frame, date_col=date_col, dims=dims, measures=measures)
+    if rows is not None:
+        return rows
+    # Unusual input and every error take the shared validation: its checks,
+    # conversions and messages are the reference the plain path agrees with.
+    clean = prepare_daily_frame(
+        frame, date_col=date_col, numeric_cols=measures, key_cols=dims, role="measure"
+    )
+    values = np.array([clean[m].to_numpy(dtype=np.float64) for m in measures])
+    return _rows_of(clean[date_col].to_numpy(), [clean[d] for d in dims], values)
+
+
+def _plain_rows(
+    frame: object, *, date_col: str, dims: list[str], measures: list[str]
+) -> _Rows | None:
+    """The table as arrays if it is plain and valid, else None.
+
+    Plain is what the pipeline passes: naive datetime64 dates, NumPy numeric
+    measures. Validated in NumPy it costs a fraction of prepare_daily_frame.
+    """
+    if (
+        not isinstance(frame, pd.DataFrame)
+        or frame.empty
+        or not frame.columns.is_unique
+        or any(c not in frame.columns for c in [date_col, *dims, *measures])
+    ):
+        return None
+    dates = _plain_dates(frame[date_col])
+    values = _plain_measures(frame, measures)
+    if dates is None or values is None:
+        return None
+    rows = _rows_of(dates, [frame[d] for d in dims], values)
+    return None if _has_duplicates(rows) else rows
+
+
+def _plain_dates(column: pd.Series) -> np.ndarray | None:
+    """Naive datetime64 dates as midnights in datetime64[ns], or None."""
+    if not isinstance(column.dtype, np.dtype) or column.dtype.kind != "M":
+        return None
+    # A cast to days floors, as Series.dt.normalize does.
+    days = column.to_numpy().astype("datetime64[D]")
+    if np.isnat(days).any() or days.min() < _FIRST_DAY or days.max() > _LAST_DAY:
+        return None
+    midnights: np.ndarray = days.astype("datetime64[ns]")
+    return midnights
+
+
+def _plain_measures(frame: pd.DataFrame, measures: list[str]) -> np.ndarray | None:
+    """The measures as float64 rows, or None unless NumPy numbers, all finite or NaN."""
+    values = np.empty((len(measures), len(frame)))
+    for position, name in enumerate(measures):
+        dtype = frame[name].dtype
+        if not isinstance(dtype, np.dtype) or dtype.kind not in "iuf":
+            return None
+        values[position] = frame[name].to_numpy()
+        if np.isinf(values[position]).any():
+            return None
+    return values
+
+
+def _rows_of(
+    dates: np.ndarray, dim_columns: list[pd.Series], measures: np.ndarray
+) -> _Rows:
+    codes = np.empty((len(dates), len(dim_columns)), dtype=np.intp)
+    names = []
+    for position, column in enumerate(dim_columns):
+        codes[:, position], members = _members(column)
+        names.append(members)
+    return _Rows(dates=dates, codes=codes, names=names, measures=measures)
+
+
+def _members(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Each row's member as an index into the sorted member names.
+
+    The names are the clean frame's: the values as text, a missing value
+    ``"(missing)"`` (one member with a literal ``"(missing)"``).
+    """
+    if not _is_text(column):
+        column = column.astype("string")
+    codes, uniques = pd.factorize(column)
+    names = [str(name) for name in uniques]
+    if (codes < 0).any():
+        if "(missing)" not in names:
+            names.append("(missing)")
+        codes = np.where(codes < 0, names.index("(missing)"), codes)
+    # Sorted as Python sorts text, as the clean frame's sort and groupby did.
+    order = sorted(range(len(names)), key=names.__getitem__)
+    rank = np.empty(len(names), dtype=np.intp)
+    rank[order] = np.arange(len(names))
+    return rank[codes], [names[i] for i in order]
+
+
+def _is_text(column: pd.Series) -> bool:
+    """Whether the values are text already (so astype("string") keeps them)."""
+    if isinstance(column.dtype, pd.StringDtype):
+        return True
+    return column.dtype == object and pd.api.types.infer_dtype(column) == "string"
+
+
+def _row_keys(codes: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
+    """One integer per row of ``codes``, ordered as the rows are lexically."""
+    if math.prod(sizes) < 2**62:
+        keys: np.ndarray = np.ravel_multi_index(tuple(codes.T), tuple(sizes))
+        return keys
+    return np.unique(codes, axis=0, return_inverse=True)[1].reshape(-1)
+
+
+def _has_duplicates(rows: _Rows) -> bool:
+    days, day_codes = np.unique(rows.dates, return_inverse=True)
+    sizes = [len(days), *(len(n) for n in rows.names)]
+    keys = _row_keys(np.column_stack([day_codes.reshape(-1), rows.codes]), sizes)
+    return bool(np.unique(keys).size < keys.size)
+
+
+def _leaf_arrays(rows: _Rows, window: DateWindow, measures: list[str]) -> _Leaves:
+    """The leaves of B and D; a leaf missing on one day counts as 0 there."""
     sides = []
-    for suffix, day in (("_base", window.base), ("_target", window.target)):
-        rows = clean.loc[clean[date_col] == day, [*dimensions, *measures]]
-        empty = rows[measures].isna().sum()
-        if empty.any():
-            column = str(empty[empty > 0].index[0])
-            raise ColumnError(
-                f"measure column {column!r} has {int(empty[column])} empty value(s) "
-                f"on {day.date().isoformat()}; fill them (e.g. with 0) first"
-            )
-        sides.append(rows.set_index(dimensions).add_suffix(suffix))
-    leaves = sides[0].join(sides[1], how="outer").fillna(0.0)
-    return leaves.reset_index()
+    for day in (window.base, window.target):
+        side = np.flatnonzero(rows.dates == day.to_datetime64())
+        _check_filled(rows.measures[:, side], measures, day)
+        sides.append(side)
+    picked = np.concatenate(sides)
+    keys = _row_keys(rows.codes[picked], [len(n) for n in rows.names])
+    _, first, leaf = np.unique(keys, return_index=True, return_inverse=True)
+    values = []
+    spots = np.split(leaf.reshape(-1), [sides[0].size])
+    for side, where in zip(sides, spots, strict=True):
+        filled = np.zeros((len(measures), first.size))
+        filled[:, where] = rows.measures[:, side]
+        values.append(filled)
+    codes, labels = _compact(rows.codes[picked[first]], rows.names)
+    return _Leaves(codes=codes, labels=labels, base=values[0], target=values[1])
+
+
+def _check_filled(values: np.ndarray, measures: list[str], day: pd.Timestamp) -> None:
+    empty = np.isnan(values).sum(axis=1)
+    if empty.any():
+        position = int(np.flatnonzero(empty)[0])
+        raise ColumnError(
+            f"measure column {measures[position]!r} has {int(empty[position])} "
+            f"empty value(s) on {day.date().isoformat()}; fill them (e.g. with 0) "
+            "first"
+        )
+
+
+def _compact(
+    codes: np.ndarray, names: list[list[str]]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Renumber each dimension's members among those the leaves hold."""
+    compact = np.empty_like(codes)
+    labels = []
+    for position, members in enumerate(names):
+        present, inverse = np.unique(codes[:, position], return_inverse=True)
+        compact[:, position] = inverse.reshape(-1)
+        labels.append(np.asarray(members, dtype=object)[present])
+    return compact, labels
+
+
+def _member_sums(codes: np.ndarray, n_members: int, values: np.ndarray) -> np.ndarray:
+    """Per-member sums of each row of ``values``: shape (rows, members).
+
+    Summed as pandas' groupby did before, so the figures stay the same to the
+    last bit: by ``np.add.reduceat`` when the leaves come grouped by member
+    (always for the first dimension, the leaves being sorted), else by Kahan's
+    compensated sum in leaf order.
+    """
+    if (codes[1:] >= codes[:-1]).all():
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        return np.array([np.add.reduceat(row, starts) for row in values])
+    if values.size <= _LOOP_LIMIT:
+        return _kahan_sums(codes, n_members, values)
+    grouped = pd.DataFrame(values.T).groupby(codes, sort=True).sum()
+    sums: np.ndarray = grouped.to_numpy().T
+    return sums
+
+
+def _kahan_sums(codes: np.ndarray, n_members: int, values: np.ndarray) -> np.ndarray:
+    """Kahan sums per member, in leaf order: pandas' group_sum in Python floats."""
+    members = codes.tolist()
+    sums = []
+    for row in values.tolist():
+        total = [0.0] * n_members
+        carry = [0.0] * n_members
+        for member, value in zip(members, row, strict=True):
+            step = value - carry[member]
+            new = total[member] + step
+            lost = (new - total[member]) - step
+            # An infinite sum makes the carry NaN; pandas drops it.
+            carry[member] = lost if lost == lost else 0.0
+            total[member] = new
+        sums.append(total)
+    return np.array(sums, dtype=np.float64).reshape(len(sums), n_members)
 
 
 def rank_segments(
@@ -380,19 +595,15 @@ def rank_segments(
     )
     min_share = check_min_share(min_share)
     dims = [str(d) for d in dimensions]
-    clean = prepare_daily_frame(
-        frame, date_col=date_col, numeric_cols=measures, key_cols=dims, role="measure"
-    )
+    rows = _table_rows(frame, date_col=date_col, dims=dims, measures=measures)
     window = resolve_window(
-        clean[date_col],
+        rows.dates,
         date_target=date_target,
         date_base=date_base,
         history_weeks=1,
         min_history=0,
     )
-    leaves = _leaf_table(
-        clean, window, date_col=date_col, dimensions=dims, measures=measures
-    )
+    leaves = _leaf_arrays(rows, window, measures)
     parameters = {
         "metric_col": metric_col,
         "date_col": date_col,
@@ -413,29 +624,36 @@ def rank_segments(
 
 
 def _localize(
-    leaves: pd.DataFrame,
+    leaves: _Leaves,
     dims: list[str],
     real: np.ndarray,
     predict: np.ndarray,
     parameters: dict[str, Any],
-) -> Localization:
-    aligned = leaves[dims].assign(real=real, predict=predict)
-    return localize_root_causes(
-        aligned,
+) -> SegmentRows:
+    # What localize_root_causes would check of this leaf table; the rest
+    # (distinct leaves, options) holds by construction.
+    check_finite("real", real)
+    check_finite("predict", predict)
+    return find_segments(
+        leaves.codes,
+        leaves.labels,
         dims,
+        real,
+        predict,
         max_depth=int(parameters["max_depth"]),
         min_share=float(parameters["min_share"]),
     )
 
 
-def _segment_masks(leaves: pd.DataFrame, keys: pd.Series) -> list[np.ndarray]:
-    masks = []
-    for key in keys:
-        mask = np.ones(len(leaves), dtype=bool)
-        for dimension, member in key:
-            mask &= (leaves[dimension] == member).to_numpy()
-        masks.append(mask)
-    return masks
+def _segment_sums(values: np.ndarray, found: SegmentRows) -> np.ndarray:
+    """Each segment's sum of the leaf ``values``, float64 (object when none)."""
+    sums = [float(values[mask].sum()) for mask in found.masks]
+    # An empty table keeps the object columns pandas gave it before.
+    return np.array(sums, dtype=np.float64 if sums else object)
+
+
+def _segment_column(values: tuple[Any, ...], dtype: type) -> np.ndarray:
+    return np.array(values, dtype=dtype if values else object)
 
 
 def _share(delta: np.ndarray | float, total_delta: float) -> Any:
@@ -459,27 +677,30 @@ def _did_not_move_note(total_delta: float, notes: list[str], metric: str) -> Non
 
 
 def _rank_additive(
-    leaves: pd.DataFrame,
+    leaves: _Leaves,
     dims: list[str],
     window: DateWindow,
     parameters: dict[str, Any],
     metric: str,
 ) -> RankSegmentsResult:
-    base = leaves[f"{metric}_base"].to_numpy(dtype=np.float64)
-    target = leaves[f"{metric}_target"].to_numpy(dtype=np.float64)
+    base, target = leaves.base[0], leaves.target[0]
     total_base, total_target = float(base.sum()), float(target.sum())
     total_delta = total_target - total_base
     notes: list[str] = []
     _did_not_move_note(total_delta, notes, metric)
 
-    breakdown = _additive_breakdown(leaves, dims, metric, total_delta, notes)
+    breakdown = _additive_breakdown(leaves, dims, total_delta, notes)
     found = _localize(leaves, dims, target, base, parameters)
-    table = found.candidates.rename(
-        columns={"predict": "value_base", "real": "value_target"}
-    )
-    table["delta"] = table["value_target"] - table["value_base"]
-    table["share_of_change"] = _share(table["delta"].to_numpy(), total_delta)
-    table = _finish_table(table, notes)
+    value_base = _segment_sums(base, found)
+    value_target = _segment_sums(target, found)
+    delta = value_target - value_base
+    columns = {
+        "value_base": value_base,
+        "value_target": value_target,
+        "delta": delta,
+        "share_of_change": _share(delta, total_delta),
+    }
+    table = _segment_table(found, columns, notes)
     kpi = {
         "metric": metric,
         "value_base": total_base,
@@ -498,72 +719,87 @@ def _rank_additive(
     )
 
 
-def _finish_table(table: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
-    table = table.reset_index(drop=True)
-    table["rank"] = np.arange(1, len(table) + 1)
-    if not table["is_root_cause"].any():
+def _segment_table(
+    found: SegmentRows, columns: dict[str, np.ndarray], notes: list[str]
+) -> pd.DataFrame:
+    """The ranked segments, from the search's rows and the values ``columns``."""
+    table = {
+        "segment": _segment_column(found.segments, object),
+        "depth": _segment_column(found.depths, np.int64),
+        **{name: columns[name] for name in TABLE_COLUMNS[2:6]},
+        "score": _segment_column(found.scores, np.float64),
+        "rank": np.arange(1, len(found.segments) + 1),
+        "is_root_cause": _segment_column(found.is_root_cause, bool),
+    }
+    if "contribution" in columns:
+        table["contribution"] = columns["contribution"]
+    if not any(found.is_root_cause):
         notes.append(
             "no segment stands out from the noise: the change is spread over the floor"
         )
-    extra = [c for c in ("contribution",) if c in table.columns]
-    return table[[*TABLE_COLUMNS, *extra]]
+    return pd.DataFrame(table)
 
 
 def _additive_breakdown(
-    leaves: pd.DataFrame,
-    dims: list[str],
-    metric: str,
-    total_delta: float,
-    notes: list[str],
+    leaves: _Leaves, dims: list[str], total_delta: float, notes: list[str]
 ) -> pd.DataFrame:
-    parts = []
-    negative = False
-    for dimension in dims:
-        grouped = leaves.groupby(dimension, sort=True)[
-            [f"{metric}_base", f"{metric}_target"]
-        ].sum()
-        base = grouped.iloc[:, 0].to_numpy()
-        target = grouped.iloc[:, 1].to_numpy()
-        surprise = surprise_terms(base, target)
-        negative |= bool(np.isnan(surprise).any())
-        parts.append(
-            pd.DataFrame(
-                {
-                    "dimension": dimension,
-                    "member": grouped.index.astype(str),
-                    "value_base": base,
-                    "value_target": target,
-                    "delta": target - base,
-                    "share_of_change": _share(target - base, total_delta),
-                    "surprise": surprise,
-                }
-            )
-        )
-    if negative:
+    values = np.vstack([leaves.base, leaves.target])
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in BREAKDOWN_COLUMNS[2:]}
+    for position in range(len(dims)):
+        base, target = _dimension_sums(leaves, position, values)
+        parts["value_base"].append(base)
+        parts["value_target"].append(target)
+        parts["surprise"].append(surprise_terms(base, target))
+    columns = {name: np.concatenate(part) for name, part in parts.items() if part}
+    columns["delta"] = columns["value_target"] - columns["value_base"]
+    columns["share_of_change"] = _share(columns["delta"], total_delta)
+    if np.isnan(columns["surprise"]).any():
         notes.append(
             "surprise is undefined (NaN) where values are negative or a day's "
             "total is 0: shares of a total need non-negative parts"
         )
-    return pd.concat(parts, ignore_index=True)[BREAKDOWN_COLUMNS]
+    return _breakdown_frame(leaves, dims, columns, BREAKDOWN_COLUMNS)
+
+
+def _dimension_sums(leaves: _Leaves, position: int, values: np.ndarray) -> np.ndarray:
+    """The rows of ``values`` summed per member of dimension ``position``."""
+    codes = leaves.codes[:, position]
+    return _member_sums(codes, len(leaves.labels[position]), values)
+
+
+def _breakdown_frame(
+    leaves: _Leaves,
+    dims: list[str],
+    columns: dict[str, np.ndarray],
+    names: list[str],
+) -> pd.DataFrame:
+    counts = [len(labels) for labels in leaves.labels]
+    frame = {
+        "dimension": np.repeat(np.array(dims, dtype=object), counts),
+        "member": np.concatenate(leaves.labels),
+    }
+    return pd.DataFrame({**frame, **{name: columns[name] for name in names[2:]}})
 
 
 def _ratio_contribution(
-    sums: pd.DataFrame, num: str, den: str, floor_ratio: float, target_den: float
+    sums: np.ndarray, floor_ratio: float, target_den: float
 ) -> np.ndarray:
-    target_gap = sums[f"{num}_target"] - floor_ratio * sums[f"{den}_target"]
-    base_gap = sums[f"{num}_base"] - floor_ratio * sums[f"{den}_base"]
+    """Contributions from rows of numerator and denominator sums (B, then D)."""
+    num_base, den_base, num_target, den_target = sums
+    target_gap = num_target - floor_ratio * den_target
+    base_gap = num_base - floor_ratio * den_base
     return np.asarray((target_gap - base_gap) / target_den, dtype=np.float64)
 
 
-def _ratio_of(numerator: pd.Series, denominator: pd.Series) -> np.ndarray:
-    num = numerator.to_numpy(dtype=np.float64)
-    den = denominator.to_numpy(dtype=np.float64)
+def _ratio_of(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    num = np.asarray(numerator, dtype=np.float64)
+    den = np.asarray(denominator, dtype=np.float64)
     safe = np.where(den != 0, den, 1.0)
     return np.where(den != 0, num / safe, np.nan)
 
 
 def _rank_ratio(
-    leaves: pd.DataFrame,
+    leaves: _Leaves,
     dims: list[str],
     window: DateWindow,
     parameters: dict[str, Any],
@@ -572,25 +808,22 @@ def _rank_ratio(
     den: str,
 ) -> RankSegmentsResult:
     _check_denominators(leaves, den)
-    totals = leaves[[f"{num}_base", f"{den}_base", f"{num}_target", f"{den}_target"]]
-    sums = totals.sum()
-    floor_base = float(sums[f"{num}_base"] / sums[f"{den}_base"])
-    floor_target = float(sums[f"{num}_target"] / sums[f"{den}_target"])
+    # Rows: numerator and denominator on B, then on D.
+    totals = np.vstack([leaves.base, leaves.target])
+    sums = [float(row.sum()) for row in totals]
+    floor_base = float(sums[0] / sums[1])
+    floor_target = float(sums[2] / sums[3])
     total_delta = floor_target - floor_base
-    target_den = float(sums[f"{den}_target"])
+    target_den = sums[3]
     notes: list[str] = []
     _did_not_move_note(total_delta, notes, label)
 
-    breakdown = _ratio_breakdown(leaves, dims, num, den, floor_base, target_den)
-    breakdown["share_of_change"] = _share(
-        breakdown["contribution"].to_numpy(), total_delta
-    )
-    real, predict = ratio_leaf_values(
-        *(leaves[c].to_numpy(dtype=np.float64) for c in totals.columns)
-    )
+    breakdown = _ratio_breakdown(leaves, dims, floor_base, target_den, total_delta)
+    real, predict = ratio_leaf_values(*totals)
     found = _localize(leaves, dims, real, predict, parameters)
-    table = _ratio_table(found, leaves, totals, num, den, floor_base, target_den)
-    table["share_of_change"] = _share(table["contribution"].to_numpy(), total_delta)
+    columns = _ratio_columns(found, totals, floor_base, target_den)
+    columns["share_of_change"] = _share(columns["contribution"], total_delta)
+    table = _segment_table(found, columns, notes)
     kpi = {
         "metric": label,
         "numerator": num,
@@ -601,7 +834,7 @@ def _rank_ratio(
         "pct_change": _pct(floor_base, total_delta),
     }
     return RankSegmentsResult(
-        table=_finish_table(table, notes),
+        table=table,
         breakdown=breakdown,
         kpi=kpi,
         parameters=parameters,
@@ -611,8 +844,8 @@ def _rank_ratio(
     )
 
 
-def _check_denominators(leaves: pd.DataFrame, den: str) -> None:
-    values = leaves[[f"{den}_base", f"{den}_target"]].to_numpy(dtype=np.float64)
+def _check_denominators(leaves: _Leaves, den: str) -> None:
+    values = np.column_stack([leaves.base[1], leaves.target[1]])
     negative = values[values < 0]
     if negative.size:
         raise ColumnError(
@@ -628,60 +861,43 @@ def _check_denominators(leaves: pd.DataFrame, den: str) -> None:
 
 
 def _ratio_breakdown(
-    leaves: pd.DataFrame,
+    leaves: _Leaves,
     dims: list[str],
-    num: str,
-    den: str,
     floor_base: float,
     target_den: float,
+    total_delta: float,
 ) -> pd.DataFrame:
-    columns = [f"{num}_base", f"{den}_base", f"{num}_target", f"{den}_target"]
-    parts = []
-    for dimension in dims:
-        sums = leaves.groupby(dimension, sort=True)[columns].sum()
-        value_base = _ratio_of(sums[f"{num}_base"], sums[f"{den}_base"])
-        value_target = _ratio_of(sums[f"{num}_target"], sums[f"{den}_target"])
+    values = np.vstack([leaves.base, leaves.target])
+    parts: dict[str, list[np.ndarray]] = {
+        c: [] for c in ("value_base", "value_target", "surprise", "contribution")
+    }
+    for position in range(len(dims)):
+        sums = _dimension_sums(leaves, position, values)
+        parts["value_base"].append(_ratio_of(sums[0], sums[1]))
+        parts["value_target"].append(_ratio_of(sums[2], sums[3]))
         # Adtributor's rule for derived measures: add the surprise of the parts.
-        surprise = surprise_terms(
-            sums[f"{num}_base"].to_numpy(), sums[f"{num}_target"].to_numpy()
-        ) + surprise_terms(
-            sums[f"{den}_base"].to_numpy(), sums[f"{den}_target"].to_numpy()
+        parts["surprise"].append(
+            surprise_terms(sums[0], sums[2]) + surprise_terms(sums[1], sums[3])
         )
-        parts.append(
-            pd.DataFrame(
-                {
-                    "dimension": dimension,
-                    "member": sums.index.astype(str),
-                    "value_base": value_base,
-                    "value_target": value_target,
-                    "delta": value_target - value_base,
-                    "share_of_change": np.nan,
-                    "surprise": surprise,
-                    "contribution": _ratio_contribution(
-                        sums, num, den, floor_base, target_den
-                    ),
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True)[[*BREAKDOWN_COLUMNS, "contribution"]]
+        parts["contribution"].append(_ratio_contribution(sums, floor_base, target_den))
+    columns = {name: np.concatenate(part) for name, part in parts.items()}
+    columns["delta"] = columns["value_target"] - columns["value_base"]
+    columns["share_of_change"] = _share(columns["contribution"], total_delta)
+    return _breakdown_frame(leaves, dims, columns, [*BREAKDOWN_COLUMNS, "contribution"])
 
 
-def _ratio_table(
-    found: Localization,
-    leaves: pd.DataFrame,
-    totals: pd.DataFrame,
-    num: str,
-    den: str,
-    floor_base: float,
-    target_den: float,
-) -> pd.DataFrame:
-    masks = _segment_masks(leaves, found.candidates["key"])
-    sums = pd.DataFrame(
-        [totals.loc[mask].sum() for mask in masks], columns=totals.columns
-    )
-    table = found.candidates[["segment", "depth", "score", "is_root_cause"]].copy()
-    table["value_base"] = _ratio_of(sums[f"{num}_base"], sums[f"{den}_base"])
-    table["value_target"] = _ratio_of(sums[f"{num}_target"], sums[f"{den}_target"])
-    table["delta"] = table["value_target"] - table["value_base"]
-    table["contribution"] = _ratio_contribution(sums, num, den, floor_base, target_den)
-    return table
+def _ratio_columns(
+    found: SegmentRows, totals: np.ndarray, floor_base: float, target_den: float
+) -> dict[str, np.ndarray]:
+    sums = np.array(
+        [[row[mask].sum() for mask in found.masks] for row in totals],
+        dtype=np.float64,
+    ).reshape(len(totals), len(found.masks))
+    value_base = _ratio_of(sums[0], sums[1])
+    value_target = _ratio_of(sums[2], sums[3])
+    return {
+        "value_base": value_base,
+        "value_target": value_target,
+        "delta": value_target - value_base,
+        "contribution": _ratio_contribution(sums, floor_base, target_den),
+    }
