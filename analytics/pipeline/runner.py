@@ -25,6 +25,7 @@ from analytics.pipeline.compute import (
     run_parameters,
 )
 from analytics.pipeline.config import PipelineConfig
+from analytics.pipeline.schema import runs
 from analytics.pipeline.source import SourceReader
 from analytics.pipeline.writer import ReportWriter
 
@@ -227,6 +228,9 @@ def explain_chunk(
     progress = _Progress(len(casinos), f"explain {date_target.isoformat()}")
     for done, casino in enumerate(casinos, start=1):
         key = str(casino)
+        if not _storable(casino, config, outcome):
+            progress.report(done, outcome)
+            continue
         casino_segments = (
             None if segments is None else segments.get(key, pd.DataFrame())
         )
@@ -245,6 +249,27 @@ def explain_chunk(
         progress.report(done, outcome)
     outcome.seconds = round(time.monotonic() - started, 3)
     return outcome
+
+
+def _storable(casino: Any, config: PipelineConfig, outcome: ChunkOutcome) -> bool:
+    """Whether the reporting tables can hold ``casino``'s id; if not, count it failed.
+
+    An id longer than the key column would make the runs insert itself fail and
+    take the rest of the chunk with it, so it is refused up front, for this
+    casino only (there is no runs row to record it in: the log and the XCom say
+    it).
+    """
+    limit = getattr(runs.c.casino_id.type, "length", None)
+    if limit is None or len(str(casino)) <= limit:
+        return True
+    err = ParameterError(
+        f"casino id {str(casino)[:80]!r}... has {len(str(casino))} characters; the "
+        f"reporting tables hold at most {limit}"
+    )
+    log.error("casino %r refused: %s", str(casino)[:80], err)
+    for kpi in config.explain.kpis:
+        outcome.record_failure(f"{str(casino)[:80]}/{kpi}", err)
+    return False
 
 
 def _explain_one(
@@ -348,6 +373,9 @@ def backfill_chunk(
         dates_per_casino=len(dates),
     )
     for done, casino in enumerate(casinos, start=1):
+        if not _storable(casino, config, outcome):
+            progress.report(done, outcome)
+            continue
         daily, segments = _window_frames(
             reader,
             [casino],

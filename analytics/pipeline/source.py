@@ -229,7 +229,7 @@ class SourceReader:
         s = self.settings
         keys = [table.c[name] for name in (s.casino_column, s.date_column)]
         dims = [table.c[name] for name in s.dimension_columns]
-        sums = [sa.func.sum(table.c[m]).label(m) for m in self.segment_measures]
+        sums = [self._sum(table.c[m]).label(m) for m in self.segment_measures]
         query = (
             sa.select(keys[0], _raw(keys[1]), *dims, *sums)
             .where(keys[0].in_(list(casinos)))
@@ -244,6 +244,17 @@ class SourceReader:
             *self.segment_measures,
         ]
         return self._frame(query, columns, table.name)
+
+    def _sum(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        if self.engine.dialect.name != "sqlite":
+            return sa.func.sum(column)
+        # SQLite keeps text in a numeric column and its SUM() counts it as 0, a
+        # silently wrong total. A group holding text returns the text instead
+        # (MAX: text sorts after numbers), so the core refuses that casino's
+        # column as non-numeric, naming it.
+        is_text = sa.func.typeof(column).in_(["text", "blob"])
+        holds_text = sa.func.sum(sa.case((is_text, 1), else_=0)) > 0
+        return sa.case((holds_text, sa.func.max(column)), else_=sa.func.sum(column))
 
     def _read(
         self,
