@@ -214,26 +214,26 @@ def _instants(dates: pd.DatetimeIndex | pd.Series | np.ndarray) -> np.ndarray:
     return distinct
 
 
-def _has(present: np.ndarray, day: pd.Timestamp) -> bool:
-    """Whether the sorted datetime64 array ``present`` holds ``day``."""
-    wanted = day.to_datetime64().astype(present.dtype)
-    at = int(np.searchsorted(present, wanted))
-    return at < present.size and bool(present[at] == wanted)
+def _found(present: np.ndarray, days: np.ndarray) -> list[bool]:
+    """Whether each of ``days`` is in the sorted datetime64 array ``present``."""
+    if not present.size:
+        return [False] * len(days)
+    wanted = days.astype(present.dtype)
+    at = np.minimum(np.searchsorted(present, wanted), present.size - 1)
+    found: list[bool] = (present[at] == wanted).tolist()
+    return found
 
 
-def _history(
-    present: np.ndarray, target: pd.Timestamp, weeks: int
-) -> tuple[pd.Timestamp, ...]:
-    """D-7, ..., D-7W where present in the sorted datetime64 array ``present``."""
-    # The dates are found and built in NumPy: thirteen Timestamp subtractions
-    # cost more than the whole search. They keep the unit of D - 7 days, as
-    # when they were Timestamps.
-    first = (target - WEEK).to_datetime64()
-    steps = np.arange(weeks) * np.timedelta64(7, "D")
-    wanted = (first - steps).astype(present.dtype)
-    at = np.minimum(np.searchsorted(present, wanted), max(present.size - 1, 0))
-    found = present[at] == wanted if present.size else np.zeros(weeks, dtype=bool)
-    return tuple(pd.Timestamp(day) for day in first - steps[found])
+def _check_weeks(history_weeks: object) -> int:
+    if isinstance(history_weeks, bool) or not isinstance(
+        history_weeks, int | np.integer
+    ):
+        raise ParameterError(
+            f"history_weeks must be a whole number, got {history_weeks!r}"
+        )
+    if history_weeks < 1:
+        raise ParameterError(f"history_weeks must be at least 1, got {history_weeks!r}")
+    return int(history_weeks)
 
 
 def resolve_window(
@@ -255,14 +255,7 @@ def resolve_window(
     ParameterError
         ``history_weeks`` is not a positive whole number.
     """
-    if isinstance(history_weeks, bool) or not isinstance(
-        history_weeks, int | np.integer
-    ):
-        raise ParameterError(
-            f"history_weeks must be a whole number, got {history_weeks!r}"
-        )
-    if history_weeks < 1:
-        raise ParameterError(f"history_weeks must be at least 1, got {history_weeks!r}")
+    weeks = _check_weeks(history_weeks)
     present = _instants(dates)
     target = parse_date(date_target, name="date_target")
     if date_base is None:
@@ -275,15 +268,28 @@ def resolve_window(
             f"date_base={base.date().isoformat()!r} must be before "
             f"date_target={target.date().isoformat()!r}"
         )
-    for name, day in (("date_target", target), ("date_base", base)):
-        if not _has(present, day):
+    # D, B and D-7, ..., D-7W are looked up in one search, in NumPy: searching
+    # and building Timestamps one by one cost more than the rest of a call.
+    # The history dates keep the unit of D - 7 days, as Timestamp sums would.
+    week_back = (base if date_base is None else target - WEEK).to_datetime64()
+    steps = np.arange(weeks) * np.timedelta64(7, "D")
+    history_days = week_back - steps
+    wanted = np.concatenate(
+        [[target.to_datetime64(), base.to_datetime64()], history_days]
+    )
+    found = _found(present, wanted)
+    for name, day, here in (
+        ("date_target", target, found[0]),
+        ("date_base", base, found[1]),
+    ):
+        if not here:
             first, last = (str(present[i].astype("datetime64[D]")) for i in (0, -1))
             raise DateError(
                 f"{name}={day.date().isoformat()!r} is not in the data "
                 f"(dates run from {first} to {last})"
             )
 
-    history = _history(present, target, int(history_weeks))
+    history = tuple(map(pd.Timestamp, history_days[found[2:]]))
     if len(history) < min_history:
         raise InsufficientHistoryError(
             f"only {len(history)} same-weekday date(s) before "
