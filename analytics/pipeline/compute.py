@@ -545,7 +545,7 @@ def explain_casino_dates(
         try:
             if bulk is None or not bulk.covers(day):
                 answer = explain_casino_day(
-                    daily,
+                    _day_window(daily, day, config),
                     segments,
                     casino_id=casino_id,
                     date_target=day,
@@ -566,6 +566,27 @@ def explain_casino_dates(
             yield day, err
         else:
             yield day, answer
+
+
+def _day_window(frame: pd.DataFrame, day: dt.date, config: PipelineConfig) -> Any:
+    """The rows the daily path would read for ``day``.
+
+    A bad row elsewhere in the range (a duplicated later day) then fails only the
+    dates whose window holds it. Rows whose date does not parse are kept: the
+    core refuses them by name.
+    """
+    column = config.source.date_column
+    if column not in frame.columns:
+        return frame
+    try:
+        dates = pd.to_datetime(frame[column], errors="coerce", format="mixed")
+    except (ValueError, TypeError):
+        return frame  # mixed time zones: the core names the problem
+    if dates.dt.tz is not None:
+        return frame
+    first = pd.Timestamp(day - dt.timedelta(days=config.explain.window_days))
+    keep = dates.isna() | ((dates >= first) & (dates <= pd.Timestamp(day)))
+    return frame.loc[keep]
 
 
 def _segments_result(

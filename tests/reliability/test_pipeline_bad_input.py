@@ -653,3 +653,17 @@ def test_casino_id_too_long_for_the_reporting_tables(
             assert set(statuses) == {"succeeded"}
     finally:
         run.engine.dispose()
+
+
+def test_bulk_door_fails_only_the_dates_that_see_a_duplicated_day(
+    template: Template, tmp_path: Path
+) -> None:
+    run = _run(template.folder, tmp_path, CASES["duplicated-target-day"], bulk=True)
+    try:
+        found = {day: status for day, status, _ in run.runs("C02")}
+        # The duplicate is on the last day of the range: only that date sees it.
+        assert found.pop(str(TARGET)) == "failed"
+        assert found
+        assert set(found.values()) == {"succeeded"}
+    finally:
+        run.engine.dispose()
