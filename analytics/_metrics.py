@@ -159,10 +159,10 @@ class WideTable:
 
     def rows_of(self, days: np.ndarray) -> np.ndarray:
         """Row positions of ``days`` (datetime64 values) in the frame, -1 if absent."""
-        wanted = np.asarray(days, dtype="datetime64[D]").astype("int64")
-        numbers = self.days.astype("int64")
+        wanted = np.asarray(days, dtype="datetime64[D]").view("int64")
+        numbers = self.days.view("int64")
         if numbers.size > 1 and bool((numbers[1:] > numbers[:-1]).all()):
-            at = np.clip(np.searchsorted(numbers, wanted), 0, len(numbers) - 1)
+            at = np.minimum(np.searchsorted(numbers, wanted), len(numbers) - 1)
             return np.where(numbers[at] == wanted, at, -1)
         order = np.argsort(numbers, kind="stable")
         at = np.clip(np.searchsorted(numbers[order], wanted), 0, len(order) - 1)
@@ -179,13 +179,15 @@ class WideTable:
             A value at one of ``days`` is infinite.
         """
         rows = self.rows_of(days)
+        absent = rows < 0
         if self.block is not None:
             values: np.ndarray = self.block[np.maximum(rows, 0)]
         else:
             values = self._frame_rows(rows)
-        values[rows < 0] = np.nan
-        infinite = np.isinf(values).any(axis=0)
-        if infinite.any():
+        if absent.any():
+            values[absent] = np.nan
+        if np.isinf(values).any():  # rare: then name the columns
+            infinite = np.isinf(values).any(axis=0)
             names = [n for n, bad in zip(self.names, infinite, strict=True) if bad]
             raise ColumnError(
                 f"column(s) {', '.join(map(repr, names))} hold infinite values on "
@@ -338,7 +340,7 @@ def load_wide_table(
     if metric_col == date_col:
         raise ParameterError(f"metric_col={metric_col!r} is the date column")
     # Lists, not the Index: iterating pandas' string Index is slow in pandas 3.
-    names = [str(c) for c in data.columns.tolist()]
+    names = list(map(str, data.columns.tolist()))
     dtype_list = data.dtypes.tolist()
     dtypes = dict(zip(names, dtype_list, strict=True))
     if not _is_numeric(dtypes[metric_col]):
@@ -533,14 +535,8 @@ def nanmedian_columns(values: np.ndarray) -> np.ndarray:
     if size == 0:
         return np.full(values.shape[1], np.nan)
     if bool(finite.all()):
-        # Every value finite: the two middle order statistics by partition, the
-        # same elements a full sort would pick. Partitioned in place in a
-        # transposed copy, where each column is contiguous.
-        low, high = (size - 1) // 2, size // 2
-        work = values.T.copy()
-        work.partition(sorted({low, high}), axis=1)
-        both: np.ndarray = (work[:, low] + work[:, high]) / 2
-        return both
+        # In a transposed copy, where each column is contiguous.
+        return _median_rows_inplace(values.T.copy())
     count = finite.sum(axis=0)
     ordered = np.sort(np.where(finite, values, np.inf), axis=0)
     low = np.maximum((count - 1) // 2, 0)[None, :]
@@ -551,6 +547,38 @@ def nanmedian_columns(values: np.ndarray) -> np.ndarray:
             + np.take_along_axis(ordered, high, axis=0)[0]
         ) / 2
     return np.where(count > 0, middle, np.nan)
+
+
+def _median_rows_inplace(values: np.ndarray) -> np.ndarray:
+    """Median of each row of ``values``, all finite and at least one a row.
+
+    The two middle order statistics by partition, the same elements a full sort
+    would pick. The rows are partitioned in place: the caller must own
+    ``values`` and not need their order.
+    """
+    size = values.shape[1]
+    low, high = (size - 1) // 2, size // 2
+    values.partition(sorted({low, high}), axis=1)
+    both: np.ndarray = (values[:, low] + values[:, high]) / 2
+    return both
+
+
+def _mad_z_rows(today: np.ndarray, past: np.ndarray) -> np.ndarray:
+    """:func:`_mad_z` of ``past`` laid out one column per row (``past.T``).
+
+    ``past`` is partitioned in place (a median and a MAD need the values, not
+    their order): the common all-finite case then costs no copy but the
+    deviations. Anything else goes the NaN-aware way.
+    """
+    if not past.shape[1] or not bool(np.isfinite(past).all()):
+        return _mad_z(today, past.T)
+    median = _median_rows_inplace(past)
+    # Log changes are bounded, so the deviations are finite too.
+    deviation = np.abs(past - median[:, None])
+    scale = MAD_TO_SD * _median_rows_inplace(deviation)
+    usable = scale > 0 if past.shape[1] >= LINK_MIN_DELTAS else False
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(usable, (today - median) / scale, np.nan)
 
 
 def _mad_z(today: np.ndarray, past: np.ndarray) -> np.ndarray:
@@ -577,12 +605,14 @@ def _move_z(
     falls back to norm_delta.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
-        past = np.log(span[7:] / span[:-7])
+        # One series per row, so that the medians partition contiguous rows.
+        series = np.ascontiguousarray(span.T)
+        past = np.log(series[:, 7:] / series[:, :-7])
         if not bool((span > 0).all()):  # else every log change is defined
-            positive = (span[7:] > 0) & (span[:-7] > 0)
+            positive = (series[:, 7:] > 0) & (series[:, :-7] > 0)
             past = np.where(positive, past, np.nan)
         today = np.where((target > 0) & (base > 0), np.log(target / base), np.nan)
-        moves = _mad_z(today, past)
+        moves = _mad_z_rows(today, past)
 
         ratios = SCALED_BY_KPI.get(table.metric_col, ())
         scaled = [i for i, name in enumerate(table.names) if i and name in ratios]
@@ -687,7 +717,9 @@ def _link_from_history(r: np.ndarray, count: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         t = np.abs(r) * np.sqrt(count - 2.0) / np.sqrt(1.0 - r * r)
     weight = (t - LINK_T_START) / (LINK_T_FULL - LINK_T_START)
-    weight = np.clip(np.nan_to_num(weight, nan=0.0, posinf=1.0), 0.0, 1.0)
+    # Clipped to [0, 1] with NaN as 0 (fmax skips NaN): two ufuncs, where
+    # nan_to_num and clip cost several times more on a hundred values.
+    weight = np.minimum(np.fmax(weight, 0.0), 1.0)
     return np.where(count < LINK_MIN_DELTAS, 0.0, weight)
 
 
@@ -811,8 +843,8 @@ def _skip_reasons(
 
 def _span_days(window: DateWindow, history_weeks: int) -> np.ndarray:
     """D, B, then every day from D - 7W - 7 to D - 1 (the link's daily deltas)."""
-    target = np.datetime64(window.target.date(), "D")
-    base = np.datetime64(window.base.date(), "D")
+    target = window.target.to_datetime64().astype("datetime64[D]")
+    base = window.base.to_datetime64().astype("datetime64[D]")
     span = np.arange(target - 7 * (history_weeks + 1), target, dtype="datetime64[D]")
     return np.concatenate([[target, base], span])
 
