@@ -151,8 +151,31 @@ def _build_cuboid(
     return _Cuboid(dims=dims, group=group.astype(np.intp), members=members)
 
 
+@dataclass(frozen=True)
+class _Links:
+    """Every candidate's children, for the purity test of all cuboids at once.
+
+    A *link* joins a candidate cuboid to one of its child cuboids (one more
+    dimension fixed); it has one bin per group of the candidate. Child group
+    ``entry_children[i]`` (an index into the lattice's bins) falls into link
+    bin ``entry_bins[i]``; link bin ``b`` belongs to candidate group
+    ``parents[b]`` (also a lattice bin).
+    """
+
+    entry_bins: np.ndarray
+    entry_children: np.ndarray
+    parents: np.ndarray
+
+
 class _Lattice:
-    """All cuboids up to ``max_depth + 1`` and the parent-child maps between them."""
+    """All cuboids up to ``max_depth + 1`` and the parent-child maps between them.
+
+    The groups of all cuboids are also laid side by side as *bins*, the
+    candidates' first: cuboid ``dims`` holds bins ``offsets[dims]`` onwards.
+    A search round then scores every candidate in a few array operations
+    instead of a few per cuboid, which on a small floor cost more than the
+    arithmetic.
+    """
 
     def __init__(self, codes: np.ndarray, sizes: np.ndarray, max_depth: int) -> None:
         n_dims = codes.shape[1]
@@ -164,19 +187,41 @@ class _Lattice:
             for dims in combinations(range(n_dims), depth):
                 self.cuboids[dims] = _build_cuboid(codes, sizes, dims)
         self.candidates = [c for c in self.cuboids if len(c) <= max_depth]
-        self.children: dict[tuple[int, ...], list[tuple[tuple[int, ...], np.ndarray]]]
-        self.children = {}
+        counts = [cuboid.n_groups for cuboid in self.cuboids.values()]
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        self.starts = starts[:-1]
+        self.offsets = dict(zip(self.cuboids, self.starts.tolist(), strict=True))
+        self.n_candidate_bins = int(starts[len(self.candidates)])
+        # Each candidate bin's group within its cuboid.
+        self.bin_group = np.arange(self.n_candidate_bins) - np.repeat(
+            self.starts[: len(self.candidates)], counts[: len(self.candidates)]
+        )
+        self.links = self._links(n_dims)
+
+    def _links(self, n_dims: int) -> _Links:
+        entry_bins, entry_children, parents = [], [], []
+        n_link_bins = 0
         for dims in self.candidates:
             parent = self.cuboids[dims]
-            links = []
             for extra in range(n_dims):
                 if extra in dims:
                     continue
-                child = self.cuboids[tuple(sorted((*dims, extra)))]
+                child_dims = tuple(sorted((*dims, extra)))
+                child = self.cuboids[child_dims]
                 parent_of_child = np.zeros(child.n_groups, dtype=np.intp)
                 parent_of_child[child.group] = parent.group
-                links.append((child.dims, parent_of_child))
-            self.children[dims] = links
+                entry_bins.append(n_link_bins + parent_of_child)
+                start = self.offsets[child_dims]
+                entry_children.append(np.arange(start, start + child.n_groups))
+                start = self.offsets[dims]
+                parents.append(np.arange(start, start + parent.n_groups))
+                n_link_bins += parent.n_groups
+        empty = [np.zeros(0, dtype=np.intp)]
+        return _Links(
+            entry_bins=np.concatenate(entry_bins or empty),
+            entry_children=np.concatenate(entry_children or empty),
+            parents=np.concatenate(parents or empty),
+        )
 
 
 def _validate_leaves(
@@ -344,40 +389,54 @@ def _noise_model(
 class _Scores:
     dims: tuple[int, ...]
     index: np.ndarray
-    weight: np.ndarray
     gain: np.ndarray
     zscore: np.ndarray
     pure: np.ndarray
 
 
+# The weight and the weighted change of every bin of the lattice.
+_Sums = tuple[np.ndarray, np.ndarray]
+
+
 def _group_sums(
     lattice: _Lattice, weight: np.ndarray, weighted_change: np.ndarray
-) -> dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]:
-    sums = {}
-    for dims, cuboid in lattice.cuboids.items():
-        total_weight = np.bincount(cuboid.group, weight, minlength=cuboid.n_groups)
-        total_change = np.bincount(
-            cuboid.group, weighted_change, minlength=cuboid.n_groups
+) -> _Sums:
+    sums = []
+    for values in (weight, weighted_change):
+        sums.append(
+            np.concatenate(
+                [
+                    np.bincount(cuboid.group, values, minlength=cuboid.n_groups)
+                    for cuboid in lattice.cuboids.values()
+                ]
+            )
         )
-        sums[dims] = (total_weight, total_change)
-    return sums
+    return sums[0], sums[1]
 
 
 def _remove_leaves(
     lattice: _Lattice,
-    sums: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]],
+    sums: _Sums,
     removed: np.ndarray,
     weight: np.ndarray,
     weighted_change: np.ndarray,
 ) -> None:
     """Subtract the removed leaves from every cuboid's sums (cheaper than redoing)."""
-    for dims, cuboid in lattice.cuboids.items():
-        total_weight, total_change = sums[dims]
-        groups = cuboid.group[removed]
-        np.subtract.at(total_weight, groups, weight[removed])
-        np.subtract.at(total_change, groups, weighted_change[removed])
-        # Rounding must not leave a removed segment with a tiny weight.
-        total_weight[total_weight < 1e-9 * max(float(total_weight.max()), 1.0)] = 0.0
+    total_weight, total_change = sums
+    bins = np.concatenate(
+        [
+            cuboid.group[removed] + lattice.offsets[dims]
+            for dims, cuboid in lattice.cuboids.items()
+        ]
+    )
+    n_cuboids = len(lattice.cuboids)
+    np.subtract.at(total_weight, bins, np.tile(weight[removed], n_cuboids))
+    np.subtract.at(total_change, bins, np.tile(weighted_change[removed], n_cuboids))
+    # Rounding must not leave a removed segment with a tiny weight (relative
+    # to its cuboid's largest).
+    largest = np.maximum(np.maximum.reduceat(total_weight, lattice.starts), 1.0)
+    counts = np.diff(np.append(lattice.starts, total_weight.size))
+    total_weight[total_weight < np.repeat(1e-9 * largest, counts)] = 0.0
 
 
 def _gain(total_weight: np.ndarray, total_change: np.ndarray) -> np.ndarray:
@@ -403,46 +462,66 @@ def _chi2_isf(level: float, dof: float | np.ndarray) -> np.ndarray:
     return quantile
 
 
-def _score_cuboid(
-    dims: tuple[int, ...],
-    lattice: _Lattice,
-    sums: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]],
-    threshold: float,
-    limits: np.ndarray,
-) -> _Scores:
-    total_weight, total_change = sums[dims]
+def _score_candidates(
+    lattice: _Lattice, sums: _Sums, threshold: float, limits: np.ndarray
+) -> list[_Scores]:
+    """Score every candidate segment (with weight) of the lattice, by cuboid."""
+    total_weight, total_change = sums
     gain = _gain(total_weight, total_change)
-    safe = np.where(total_weight > 0, total_weight, 1.0)
-    move = total_change / safe
+    candidates = slice(0, lattice.n_candidate_bins)
+    weight = total_weight[candidates]
+    safe = np.where(weight > 0, weight, 1.0)
+    move = total_change[candidates] / safe
     # Significance is judged under the null (no move), so the gain itself is
     # the chi-square score; dividing it by (1 + m)**2 would let a tiny leaf
     # that fell to 0 by chance look like a certain fall.
-    zscore = gain
-    pure = zscore >= threshold
+    pure = gain[candidates] >= threshold
     # Within a moved segment the leaves carry (1 + m) times the noise, which
     # the purity test must allow for (a 90 % fall leaves a tenth of it).
     variance = np.maximum(1.0 + move, MIN_LEVEL) ** 2
-    for child_dims, parent_of_child in lattice.children[dims]:
-        child_weight, child_change = sums[child_dims]
-        between = np.bincount(
-            parent_of_child, _gain(child_weight, child_change), minlength=len(gain)
-        )
-        between = np.maximum(between - gain, 0.0)
-        n_children = np.bincount(parent_of_child[child_weight > 0], minlength=len(gain))
-        # Generous on purpose: a parent mixing moved and unmoved leaves exceeds
-        # the noise by orders of magnitude, while a misjudged noise scale must not
-        # break a true segment into its children.
-        limit = limits[np.maximum(n_children - 1, 1)]
-        pure &= between / variance <= limit
-    index = np.flatnonzero(total_weight > 0)
-    return _Scores(
-        dims=dims,
-        index=index,
-        weight=total_weight[index],
-        gain=gain[index],
-        zscore=zscore[index],
-        pure=pure[index],
+    pure[~_pure_links(lattice.links, total_weight, gain, variance, limits)] = False
+    index = np.flatnonzero(weight > 0)
+    bounds = np.searchsorted(
+        index, [*lattice.starts[: len(lattice.candidates)], lattice.n_candidate_bins]
     )
+    group, score, clean = lattice.bin_group[index], gain[index], pure[index]
+    scores = []
+    for position, dims in enumerate(lattice.candidates):
+        part = slice(bounds[position], bounds[position + 1])
+        scores.append(
+            _Scores(
+                dims=dims,
+                index=group[part],
+                gain=score[part],
+                zscore=score[part],
+                pure=clean[part],
+            )
+        )
+    return scores
+
+
+def _pure_links(
+    links: _Links,
+    total_weight: np.ndarray,
+    gain: np.ndarray,
+    variance: np.ndarray,
+    limits: np.ndarray,
+) -> np.ndarray:
+    """Whether each candidate group passes the purity test of every link."""
+    pure = np.ones(variance.size, dtype=bool)
+    child_gain = gain[links.entry_children]
+    n_bins = links.parents.size
+    between = np.bincount(links.entry_bins, child_gain, minlength=n_bins)
+    between = np.maximum(between - gain[links.parents], 0.0)
+    weighed = total_weight[links.entry_children] > 0
+    n_children = np.bincount(links.entry_bins[weighed], minlength=n_bins)
+    # Generous on purpose: a parent mixing moved and unmoved leaves exceeds
+    # the noise by orders of magnitude, while a misjudged noise scale must not
+    # break a true segment into its children.
+    limit = limits[np.maximum(n_children - 1, 1)]
+    passed = between / variance[links.parents] <= limit
+    pure[links.parents[~passed]] = False
+    return pure
 
 
 def _best_candidate(scores: list[_Scores]) -> tuple[_Scores, int] | None:
@@ -662,10 +741,7 @@ def _search(
     chosen: list[tuple[tuple[int, ...], int, float]] = []
     first_scores: list[_Scores] | None = None
     while len(chosen) < MAX_ROOT_CAUSES:
-        scores = [
-            _score_cuboid(dims, lattice, sums, threshold, limits)
-            for dims in lattice.candidates
-        ]
+        scores = _score_candidates(lattice, sums, threshold, limits)
         if first_scores is None:
             first_scores = scores
         best = _best_candidate(scores)
