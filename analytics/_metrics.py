@@ -708,8 +708,12 @@ def _pearson_complete(
         sxx = (dx * dx).sum(axis=0)
         syy = (dy * dy).sum(axis=0)[:1]
         r = (dx * dy[:, :1]).sum(axis=0) / np.sqrt(sxx * syy)
-    r = np.where((count < min_count) | (sxx <= 0) | (syy <= 0), np.nan, r)
-    return np.clip(r, -1.0, 1.0), count
+    # The pair count and the KPI's spread are the same for every column.
+    if rows < min_count or not (width and syy[0] > 0):
+        r = np.full(width, np.nan)
+    else:
+        r = np.where(sxx > 0, r, np.nan)
+    return np.minimum(np.maximum(r, -1.0), 1.0), count
 
 
 def _link_from_history(r: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -723,12 +727,34 @@ def _link_from_history(r: np.ndarray, count: np.ndarray) -> np.ndarray:
     return np.where(count < LINK_MIN_DELTAS, 0.0, weight)
 
 
+def _correlations(
+    span: np.ndarray, history_rows: list[int], identities: list[_Identity]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """corr_hist, link and link_source from the daily week-over-week deltas.
+
+    corr_hist correlates the deltas of the history dates, the link all of them
+    (``span`` holds every day from D - 7W - 7 to D - 1, KPI in column 0).
+    """
+    daily = span[7:] - span[:-7]
+    # One finiteness test serves both correlations; all-finite deltas (the
+    # common case) skip the NaN masks, with the same floats.
+    complete = bool(np.isfinite(daily).all())
+    pearson = _pearson_complete if complete else pearson_columns
+    kpi, others = daily[:, 0], daily[:, 1:]
+    same_weekday = [row - 7 for row in history_rows[:-1]]
+    corr, _ = pearson(
+        kpi[same_weekday], others[same_weekday], min_count=CORR_MIN_DELTAS
+    )
+    r, pairs = pearson(kpi, others, min_count=LINK_MIN_DELTAS)
+    link, source = _links(r, pairs, identities)
+    return corr, link, source
+
+
 def _links(
-    daily: np.ndarray, identities: list[_Identity]
+    r: np.ndarray, pairs: np.ndarray, identities: list[_Identity]
 ) -> tuple[np.ndarray, np.ndarray]:
     """link and link_source of each metric: 1 for identity parts, else from the
-    correlation of the daily week-over-week deltas (``daily``, KPI in column 0)."""
-    r, pairs = pearson_columns(daily[:, 0], daily[:, 1:], min_count=LINK_MIN_DELTAS)
+    correlation r of the daily week-over-week deltas over ``pairs`` days."""
     link = _link_from_history(r, pairs)
     source = np.where(link > 0, "history", "none").astype(object)
     for identity in identities:
@@ -746,19 +772,23 @@ class _Identity:
 
 
 def _verified_identities(
-    table: WideTable, checked: np.ndarray
+    table: WideTable, values: np.ndarray, history: np.ndarray
 ) -> tuple[list[_Identity], list[str]]:
-    """The KPI's identities whose parts are candidates and that hold on ``checked``.
+    """The KPI's identities whose parts are candidates and that hold on D, B and H.
 
-    ``checked`` holds the rows of D, B and H (KPI in column 0).
+    ``values`` starts with the rows of D and B, ``history`` holds those of H
+    (KPI in column 0).
     """
     used: list[_Identity] = []
     notes: list[str] = []
-    index = {name: i for i, name in enumerate(table.names)}
+    names = table.names
+    checked: np.ndarray | None = None
     for kind, parts in IDENTITIES.get(table.metric_col, ()):
-        if not all(p in index for p in parts):
+        if not all(p in names for p in parts):
             continue
-        columns = tuple(index[p] for p in parts)
+        if checked is None:  # only when a KPI has its parts among the columns
+            checked = np.vstack([values[:2], history])
+        columns = tuple(names.index(p) for p in parts)
         block = checked[:, columns]
         rows = np.isfinite(block).all(axis=1) & np.isfinite(checked[:, 0])
         combined = block.sum(axis=1) if kind == "sum" else block.prod(axis=1)
@@ -801,7 +831,8 @@ def _contributions(
 def _ties_key(values: np.ndarray) -> np.ndarray:
     """Round to _TIE_DIGITS relative to the largest magnitude: float noise ties."""
     finite = np.abs(values[np.isfinite(values)])
-    scale = finite.max() if finite.size and finite.max() > 0 else 1.0
+    top = finite.max() if finite.size else 0.0
+    scale = top if top > 0 else 1.0
     return np.round(values / scale, _TIE_DIGITS)
 
 
@@ -822,7 +853,8 @@ def _skip_reasons(
     target: np.ndarray,
     base: np.ndarray,
     sd: np.ndarray,
-) -> dict[str, str]:
+) -> tuple[dict[str, str], np.ndarray]:
+    """{metric: why} for the metrics that cannot be ranked, and which can."""
     reasons: dict[str, str] = {}
     flagged = np.isnan(target) | np.isnan(base) | ~(sd > 0)
     for i in np.flatnonzero(flagged):
@@ -838,7 +870,7 @@ def _skip_reasons(
             reasons[name] = "fewer than 2 values in the history window"
         elif sd[i] == 0:
             reasons[name] = "constant over the history window (sd 0)"
-    return reasons
+    return reasons, ~flagged
 
 
 def _span_days(window: DateWindow, history_weeks: int) -> np.ndarray:
@@ -982,16 +1014,9 @@ def _rank(
     kpi_norm = _kpi_scale(float(delta[0]), float(sd[0]), table.metric_col, notes)
     score = norm_delta * kpi_norm
 
-    daily = span[7:] - span[:-7]
-    same_weekday = [row - 7 for row in history_rows[:-1]]
-    corr, _ = pearson_columns(
-        daily[same_weekday, 0], daily[same_weekday, 1:], min_count=CORR_MIN_DELTAS
-    )
-    identities, identity_notes = _verified_identities(
-        table, np.vstack([values[:2], history])
-    )
+    identities, identity_notes = _verified_identities(table, values, history)
     notes.extend(identity_notes)
-    link, source = _links(daily, identities)
+    corr, link, source = _correlations(span, history_rows, identities)
     contribution = _contributions(identities, target, base)
     move = _move_z(table, target, base, span)
     move = np.where(np.isfinite(move), move, norm_delta)[1:]
@@ -1028,16 +1053,20 @@ def _rank(
         "sd_hist": sd[1:],
         "n_hist": count[1:],
     }
-    reasons = _skip_reasons(table.metrics, target[1:], base[1:], sd[1:])
-    keep = np.array([m not in reasons for m in table.metrics], dtype=bool)
-    ranked = {name: column[keep] for name, column in columns.items()}
-    order = _order(method, ranked)
-    ranked = {name: column[order] for name, column in ranked.items()}
-    ranked["rank"] = np.arange(1, int(keep.sum()) + 1)
+    reasons, keep = _skip_reasons(table.metrics, target[1:], base[1:], sd[1:])
+    # The kept rows in rank order, picked from every column in one step.
+    kept = np.flatnonzero(keep)
+    keys = ("metric", "norm_delta", "score", "linked_score")
+    rows = kept[_order(method, {key: columns[key][kept] for key in keys})]
+    columns["rank"] = np.arange(1, len(rows) + 1)
     if not keep.any():
         notes.append("no metric could be ranked: see skipped for the reasons")
+    ranked = {
+        name: columns[name] if name == "rank" else columns[name][rows]
+        for name in RANKED_COLUMNS
+    }
     return RankMetricsResult(
-        table=frame_from_arrays({name: ranked[name] for name in RANKED_COLUMNS}),
+        table=frame_from_arrays(ranked),
         kpi=kpi,
         parameters=parameters,
         dates=window,
