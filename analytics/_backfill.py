@@ -77,9 +77,10 @@ __all__ = [
     "backfill_rank_metrics",
 ]
 
-# Dates per vectorized block: bounds the (dates x window x metrics) temporaries to
-# a few tens of MB for 100 metrics, whatever the length of the range.
-BLOCK_DATES = 256
+# Dates per vectorized block: bounds the (dates x 13 weeks x metrics) temporaries
+# to about ten MB for 100 metrics, whatever the length of the range; two years of
+# dates are one block.
+BLOCK_DATES = 1024
 _V = TypeVar("_V")
 _Columns = dict[str, np.ndarray]
 _TIE_DIGITS = 9
@@ -290,10 +291,21 @@ def _split_rows(
     return rows[ok], handed
 
 
-def _gather(values: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """values[row - offset] for each row and offset: shape (rows, offsets, columns)."""
-    taken: np.ndarray = values[rows[:, None] - offsets[None, :]]
-    return taken
+def _lagged(values: np.ndarray, rows: np.ndarray, lags: Iterable[int]) -> list[Any]:
+    """values[rows - lag] for each lag, as (rows, columns) planes.
+
+    Views of ``values`` when the rows are consecutive (the usual backfill), else
+    gathered. Summing plane by plane adds in the lags' order, as the single-date
+    code sums its (lags, columns) block down axis 0, without materializing a
+    (lags x dates x columns) array.
+    """
+    if _consecutive(rows):
+        return [values[rows[0] - lag : rows[-1] - lag + 1] for lag in lags]
+    return [values[rows - lag] for lag in lags]
+
+
+def _consecutive(rows: np.ndarray) -> bool:
+    return bool(len(rows)) and int(rows[-1] - rows[0]) == len(rows) - 1
 
 
 @dataclass(frozen=True)
@@ -439,8 +451,12 @@ def _kth_deviation(
     )
 
 
-# Dates whose windows are sorted at once: bounds the (columns x dates x 7W) ranks.
-MOVE_DATES = 128
+# Bytes of sorted window ranks per chunk of dates: two years of 50 metrics in one
+# chunk (13 MB). Kept under glibc's largest mmap threshold (32 MB) on purpose: a
+# freed chunk below it raises the threshold, so that the next casino's arrays
+# reuse the freed memory instead of faulting fresh pages in (which cost a third
+# of the run in chunks of 128 dates).
+MOVE_BYTES = 24 * 2**20
 
 
 def _sliding_move(
@@ -454,8 +470,9 @@ def _sliding_move(
     median = np.empty(today.shape)
     mad = np.empty(today.shape)
     count = np.empty(today.shape, dtype=np.int64)
-    for start in range(0, len(rows), MOVE_DATES):
-        part = slice(start, start + MOVE_DATES)
+    chunk = max(1, MOVE_BYTES // (ranked.ranks.itemsize * today.shape[1] * width))
+    for start in range(0, len(rows), chunk):
+        part = slice(start, start + chunk)
         windows = _SortedWindows(ranked, rows[part], width)
         median[part] = windows.median()
         mad[part] = windows.mad(median[part])
@@ -466,19 +483,40 @@ def _sliding_move(
         return np.where(usable, (today - median) / scale, np.nan)
 
 
-def _history_stats(history: np.ndarray) -> tuple[np.ndarray, ...]:
-    finite = np.isfinite(history)
-    count = finite.sum(axis=1)
-    total = np.where(finite, history, 0.0).sum(axis=1)
+def _history_stats(history: list[Any]) -> tuple[np.ndarray, ...]:
+    """_history_stats of :mod:`analytics._metrics` over lag planes (see
+    :func:`_lagged`), with the same sums in the same order."""
+    if all(np.isfinite(plane).all() for plane in history):
+        # The masks of the general case change nothing: leave them out.
+        count = np.full(history[0].shape, len(history))
+        mean = _fold(np.add, history) / count
+        squares = _fold(np.add, ((plane - mean) ** 2 for plane in history))
+        high, low = _fold(np.maximum, history), _fold(np.minimum, history)
+    else:
+        pairs = [(np.isfinite(plane), plane) for plane in history]
+        count = _fold(np.add, (f for f, _ in pairs), dtype=np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = _fold(np.add, (np.where(f, h, 0.0) for f, h in pairs)) / count
+            squares = _fold(np.add, (np.where(f, h - mean, 0.0) ** 2 for f, h in pairs))
+        high = _fold(np.maximum, (np.where(f, h, -np.inf) for f, h in pairs))
+        low = _fold(np.minimum, (np.where(f, h, np.inf) for f, h in pairs))
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / count
-        squares = np.where(finite, history - mean[:, None, :], 0.0) ** 2
-        sd = np.sqrt(squares.sum(axis=1) / (count - 1))
-    high = np.where(finite, history, -np.inf).max(axis=1)
-    low = np.where(finite, history, np.inf).min(axis=1)
+        sd = np.sqrt(squares / (count - 1))
     sd = np.where(high == low, 0.0, sd)
     sd = np.where(count < 2, np.nan, sd)
     return mean, sd, count
+
+
+def _fold(
+    ufunc: np.ufunc, planes: Iterable[np.ndarray], dtype: Any = np.float64
+) -> np.ndarray:
+    """``ufunc`` over the planes, first to last, in place. For np.add that is
+    the order of a sum down axis 0 of their stack."""
+    it = iter(planes)
+    out = np.array(next(it), dtype=dtype)
+    for plane in it:
+        ufunc(out, plane, out=out)
+    return out
 
 
 # Target rows per band of the sliding Pearson sums: a band multiplies the values
@@ -487,6 +525,42 @@ PEARSON_ROWS = 64
 # A centred second moment below 1/_CANCELLATION of the raw one it comes from has
 # lost digits to cancellation: such cells are summed again the single-date way.
 _CANCELLATION = 4.0
+
+
+def _lag_pearson(
+    delta: np.ndarray, rows: np.ndarray, lags: Iterable[int], min_count: int
+) -> np.ndarray:
+    """pearson_columns of delta[:, 1:] with delta[:, 0] over the days r - lag of
+    each row r: the single-date code's operations in its order, over lag planes
+    (see :func:`_lagged`). For a few lags (corr_hist's same-weekday deltas)."""
+    planes = _lagged(delta, rows, lags)
+    xs, ys = [p[:, 1:] for p in planes], [p[:, :1] for p in planes]
+    valid: list[np.ndarray] | None = None
+    count: Any = len(planes)
+    if not all(np.isfinite(plane).all() for plane in planes):
+        valid = [np.isfinite(x) & np.isfinite(y) for x, y in zip(xs, ys, strict=True)]
+        xs = [np.where(v, x, 0.0) for x, v in zip(xs, valid, strict=True)]
+        ys = [np.where(v, y, 0.0) for y, v in zip(ys, valid, strict=True)]
+        count = _fold(np.add, valid, dtype=np.int64)
+    # Without a missing pair the KPI's side is the same for every column: it is
+    # worked out once, (dates, 1), as every column would.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dx, dy = _centred(xs, count, valid), _centred(ys, count, valid)
+    sxx = _fold(np.add, (d * d for d in dx))
+    syy = np.broadcast_to(_fold(np.add, (d * d for d in dy)), sxx.shape)
+    sxy = _fold(np.add, (a * b for a, b in zip(dx, dy, strict=True)))
+    r, _ = _pearson_r(sxx, syy, sxy, np.broadcast_to(count, sxx.shape), min_count)
+    return r
+
+
+def _centred(
+    planes: list[np.ndarray], count: Any, valid: list[np.ndarray] | None
+) -> list[np.ndarray]:
+    """Each plane minus the mean over the planes, zero where a pair is missing."""
+    mean = _fold(np.add, planes) / count
+    if valid is None:
+        return [p - mean for p in planes]
+    return [np.where(v, p - mean, 0.0) for p, v in zip(planes, valid, strict=True)]
 
 
 def _window_pearson(
@@ -665,7 +739,7 @@ class _Block:
 
 
 def _identities(
-    grid: _Grid, target: np.ndarray, base: np.ndarray, history: np.ndarray
+    grid: _Grid, target: np.ndarray, base: np.ndarray, history: list[Any]
 ) -> list[tuple[str, tuple[str, ...], np.ndarray, list[int]]]:
     """Each identity of the KPI whose parts are candidates, with where it holds."""
     index = {name: i for i, name in enumerate(grid.names)}
@@ -674,9 +748,9 @@ def _identities(
         if not all(p in index for p in parts):
             continue
         columns = [index[p] for p in parts]
-        checked = np.concatenate(
-            [target[:, None, :], base[:, None, :], history], axis=1
-        )[:, :, [0, *columns]]
+        # (dates, [D, B, H...], [KPI, parts...])
+        picked = [0, *columns]
+        checked = np.stack([v[:, picked] for v in (target, base, *history)], axis=1)
         block = checked[:, :, 1:]
         rows = np.isfinite(block).all(axis=2) & np.isfinite(checked[:, :, 0])
         combined = block.sum(axis=2) if kind == "sum" else block.prod(axis=2)
@@ -717,8 +791,8 @@ def _rank_block(
     grid: _Grid, moves: _DailyMoves, rows: np.ndarray, history_weeks: int
 ) -> _Block:
     w = history_weeks
-    target, base = grid.values[rows], grid.values[rows - 7]
-    history = _gather(grid.values, rows, 7 * np.arange(1, w + 1))
+    target, base = _lagged(grid.values, rows, (0, 7))
+    history = _lagged(grid.values, rows, range(7, 7 * w + 1, 7))
     mean, sd, count = _history_stats(history)
 
     delta = target - base
@@ -734,7 +808,7 @@ def _rank_block(
     # The lags in the single-date order (for the cells summed its way): the
     # same-weekday deltas most recent first, the daily ones oldest first.
     weekly, daily = 7 * np.arange(1, w), np.arange(7 * w, 0, -1)
-    corr, _ = _window_pearson(moves.delta, rows, weekly, min_count=CORR_MIN_DELTAS)
+    corr = _lag_pearson(moves.delta, rows, weekly.tolist(), CORR_MIN_DELTAS)
     r, pairs = _window_pearson(moves.delta, rows, daily, min_count=LINK_MIN_DELTAS)
     link = _link(r, pairs)
     source = (link > 0).astype(np.int8)  # codes into _SOURCES
@@ -1171,21 +1245,27 @@ def _assembled(
     """One long frame from the blocks (in date order) and the single-date frames."""
     if not blocks:
         return _concat(singles, first)
-    frame = _frame(
-        {name: np.concatenate([part[name] for part in blocks]) for name in blocks[0]},
-        labels,
-    )
+    if len(blocks) == 1:
+        columns = blocks[0]
+    else:
+        columns = {n: np.concatenate([part[n] for part in blocks]) for n in blocks[0]}
+    frame = _frame(columns, labels)
     # The blocks come in date order with their columns in order already.
     return _concat([frame, *singles], first) if singles else frame
 
 
 def _frame(columns: _Columns, labels: Mapping[str, Sequence[str]]) -> pd.DataFrame:
-    """A frame of the columns, the ``labels`` ones decoded from their codes."""
+    """A frame of the columns, the ``labels`` ones decoded from their codes.
+
+    The arrays are fresh and not used elsewhere: the frame takes them as they
+    are instead of copying them into blocks.
+    """
     return pd.DataFrame(
         {
             name: _text(labels[name], values) if name in labels else values
             for name, values in columns.items()
-        }
+        },
+        copy=False,
     )
 
 
@@ -1313,22 +1393,27 @@ def _assess_block(
 ) -> _Columns:
     """The assess_change columns of some dates, (dates, columns) arrays with text
     as codes; ``weekly`` is the week-over-week delta of every grid day."""
-    target, base = grid.values[rows], grid.values[rows - 7]
+    target, base = _lagged(grid.values, rows, (0, 7))
     delta = target - base
     # d_k = x(D - 7k) - x(B - 7k), k = 1 .. W-1: the grid's deltas, the same
     # subtraction as the single-date code.
-    deltas = _gather(weekly, rows, 7 * np.arange(1, history_weeks))
-    count = np.isfinite(deltas).sum(axis=1)
-    median = _sorted_median(deltas, count)
-    spread = np.abs(deltas - median[:, None, :])
-    mad = _sorted_median(spread, count)
+    deltas = _lagged(weekly, rows, range(7, 7 * history_weeks, 7))
+    count = _fold(np.add, (np.isfinite(d) for d in deltas), dtype=np.int64)
+    median = _window_median(deltas, count)
+    spread = [np.abs(d - median) for d in deltas]
+    mad = _window_median(spread, count)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_abs = np.where(np.isfinite(spread), spread, 0.0).sum(axis=1) / count
+        finite_spread = (np.where(np.isfinite(s), s, 0.0) for s in spread)
+        mean_abs = _fold(np.add, finite_spread) / count
         by_mad = MAD_CONSISTENCY * (delta - median) / mad
         by_mean = (delta - median) / (MEAN_ABS_DEV_CONSISTENCY * mean_abs)
-        finite_deltas = np.where(np.isfinite(deltas), deltas, np.inf)
-        below = np.abs(finite_deltas) <= np.abs(delta)[:, None, :]
-        percentile = 100.0 * below.sum(axis=1) / count
+        size = np.abs(delta)
+        below = _fold(
+            np.add,
+            (np.abs(np.where(np.isfinite(d), d, np.inf)) <= size for d in deltas),
+            dtype=np.int64,
+        )
+        percentile = 100.0 * below / count
         pct_change = np.where(base == 0, np.nan, delta / np.abs(base))
 
     kind = np.where(mad > 0, 0, np.where(mean_abs > 0, 1, 2))  # into _SCALE_KINDS
@@ -1355,16 +1440,16 @@ def _assess_block(
     }
 
 
-def _sorted_median(values: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """nanmedian_columns along axis 1 of (dates, window, columns), given the
-    finite ``count`` of each window.
+def _window_median(planes: list[Any], count: np.ndarray) -> np.ndarray:
+    """nanmedian_columns across lag planes, given the finite ``count`` of each
+    (date, column) window.
 
     A short window sorts faster than np.partition picks its two middle values
     (NaN sorts last, after the finite values; an infinity is made NaN first).
     """
-    if values.shape[1] == 0:
+    if not planes:
         return np.full(count.shape, np.nan)
-    ordered = np.ascontiguousarray(values.transpose(0, 2, 1))
+    ordered = np.stack(planes, axis=2)
     if np.isinf(ordered).any():
         ordered[np.isinf(ordered)] = np.nan
     ordered.sort(axis=2)
