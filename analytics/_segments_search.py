@@ -345,8 +345,20 @@ def _cell_residuals(
 
 
 def _volume_bands(volume: np.ndarray, n_bands: int) -> np.ndarray:
+    if n_bands == 1:
+        # A small floor: np.quantile costs more than the rest of the model.
+        return np.zeros(volume.size, dtype=np.intp)
     edges = np.quantile(volume, np.linspace(0.0, 1.0, n_bands + 1)[1:-1])
     return np.searchsorted(edges, volume, side="right")
+
+
+def _band_medians(
+    volume: np.ndarray, band: np.ndarray, n_bands: int, reference: float
+) -> np.ndarray:
+    """The median expected value of each band (one band: the ``reference``)."""
+    if n_bands == 1:
+        return np.array([reference])
+    return np.array([np.median(volume[band == k]) for k in range(n_bands)])
 
 
 def _noise_model(
@@ -364,8 +376,9 @@ def _noise_model(
     # One band may be a small floor: two leaves of a cell already measure it.
     least = 5 if n_bands > 1 else 2
     spreads = np.full((codes.shape[1], n_bands), np.inf)
+    leaf_codes = codes[positive]
     for varied in range(codes.shape[1]):
-        residual, usable = _cell_residuals(codes[positive], values, prior, varied)
+        residual, usable = _cell_residuals(leaf_codes, values, prior, varied)
         for k in range(n_bands):
             chosen = usable & (band == k)
             if chosen.sum() >= least:
@@ -373,7 +386,7 @@ def _noise_model(
     # Cells straddle a root cause only in the dimensions it fixes, so the
     # least spread over dimensions is the cleanest estimate of each band.
     spread = np.min(spreads, axis=0)
-    medians = np.array([np.median(volume[band == k]) for k in range(n_bands)])
+    medians = _band_medians(volume, band, n_bands, reference)
     measured = np.isfinite(spread) & (medians > 0)
     if not measured.any():
         fallback = 1.4826 * float(np.median(np.abs(values)))
