@@ -46,6 +46,7 @@ Everything is vectorised with integer group codes and ``numpy.bincount``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -141,14 +142,15 @@ def _build_cuboid(
 ) -> _Cuboid:
     shape = tuple(int(sizes[d]) for d in dims)
     flat = np.ravel_multi_index(tuple(codes[:, d] for d in dims), shape)
-    n_leaves = codes.shape[0]
-    if int(np.prod(shape, dtype=np.float64)) <= DENSE_FACTOR * n_leaves + 1024:
-        cells = np.arange(int(np.prod(shape)))
+    # Python's exact product: np.prod costs more than the rest on a small floor.
+    n_cells = math.prod(shape)
+    if n_cells <= DENSE_FACTOR * codes.shape[0] + 1024:
+        cells = np.arange(n_cells)
         group = flat
     else:
         cells, group = np.unique(flat, return_inverse=True)
     members = np.stack(np.unravel_index(cells, shape), axis=1)
-    return _Cuboid(dims=dims, group=group.astype(np.intp), members=members)
+    return _Cuboid(dims=dims, group=group.astype(np.intp, copy=False), members=members)
 
 
 @dataclass(frozen=True)
@@ -970,9 +972,8 @@ def _segment_rows(
     segments, keys, depths, masks, scores, roots = [], [], [], [], [], []
     for dims, group, zscore, is_root in _reported(chosen, first_scores):
         cuboid = lattice.cuboids[dims]
-        members = [
-            labels[d][m] for d, m in zip(dims, cuboid.members[group], strict=True)
-        ]
+        codes = cuboid.members[group].tolist()
+        members = [labels[d][m] for d, m in zip(dims, codes, strict=True)]
         segments.append(segment_string(dimensions, dims, members))
         keys.append(
             tuple((dimensions[d], m) for d, m in zip(dims, members, strict=True))
