@@ -27,7 +27,9 @@ from analytics._metrics import (
     IDENTITIES,
     LINK_T_FULL,
     LINK_T_START,
+    _candidates,
     _history_stats,
+    _numeric_columns,
     frame_from_arrays,
     nanmedian_columns,
     pearson_columns,
@@ -838,3 +840,26 @@ def test_complete_data_shortcuts_give_the_masked_floats(width: int) -> None:
         )
         for got, want in zip(_history_stats(data), _history_stats(masked), strict=True):
             np.testing.assert_array_equal(got, want)
+
+
+def test_numeric_columns_pick_what_candidates_pick() -> None:
+    frame = pd.DataFrame(
+        {
+            "a": [1.0, 2.0],
+            "day": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+            "label": ["x", "y"],
+            "coin_in": [3, 4],
+            "flag": [True, False],
+            "n": pd.array([1, None], dtype="Int64"),
+            "when": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+        }
+    )
+    names = [str(c) for c in frame.columns]
+    dtypes = dict(zip(names, frame.dtypes.tolist(), strict=True))
+    chosen, ignored = _candidates(
+        frame, date_col="day", metric_col="coin_in", metrics=None, dtypes=dtypes
+    )
+    assert chosen == ("a", "n")
+    assert _numeric_columns(
+        names, frame.dtypes.tolist(), date_col="day", metric_col="coin_in"
+    ) == (chosen, ignored, [3, 0, 5])
