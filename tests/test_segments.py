@@ -16,12 +16,18 @@ from numpy.testing import assert_allclose
 
 import analytics
 from analytics._segments import (
+    _member_sums,
     localize_root_causes,
     rank_segments,
     ratio_leaf_values,
     surprise_terms,
 )
-from analytics._segments_search import NoiseModel, _Lattice, _merge_siblings
+from analytics._segments_search import (
+    NoiseModel,
+    _Lattice,
+    _merge_siblings,
+    find_segments,
+)
 from analytics.errors import (
     ColumnError,
     DateError,
@@ -533,6 +539,78 @@ class TestErrors:
         )
         with pytest.raises(ColumnError, match="'real' holds NaN or infinite"):
             localize_root_causes(leaves, ["a"])
+
+
+def _assert_same_result(
+    left: analytics.RankSegmentsResult, right: analytics.RankSegmentsResult
+) -> None:
+    pd.testing.assert_frame_equal(left.breakdown, right.breakdown, check_exact=True)
+    pd.testing.assert_frame_equal(left.table, right.table, check_exact=True)
+    assert left.kpi == right.kpi
+    assert left.notes == right.notes
+
+
+class TestPlainPath:
+    """A plain table (datetime64 dates) is validated in NumPy; others by pandas."""
+
+    @pytest.mark.parametrize("ratio", [False, True], ids=["additive", "ratio"])
+    def test_datetime_and_text_dates_agree(self, ratio: bool) -> None:
+        frame = _floor(6, moved={"Z2": 0.7})
+        frame.loc[3, "zone"] = None  # a missing member, "(missing)"
+        frame = frame.drop(index=[5, 70])  # leaves absent on one day
+        frame["games_played"] *= np.linspace(0.8, 1.2, len(frame))
+        options: dict[str, object] = {
+            "dimensions": ["zone", "denomination", "game_type"],
+            "date_target": TARGET,
+        }
+        if ratio:
+            options.update(numerator="coin_in", denominator="games_played")
+        dated = frame.assign(day=pd.to_datetime(frame["day"]))
+        _assert_same_result(
+            rank_segments(frame, "coin_in", **options),  # type: ignore[arg-type]
+            rank_segments(dated, "coin_in", **options),  # type: ignore[arg-type]
+        )
+
+    def test_errors_name_the_same_problem(self) -> None:
+        frame = _tiny_cube().assign(day=lambda f: pd.to_datetime(f["day"]))
+        with pytest.raises(DuplicateKeyError, match="2 rows share a date and segment"):
+            _call(pd.concat([frame, frame.iloc[[0]]]))
+        frame.loc[5, "coin_in"] = np.nan
+        with pytest.raises(ColumnError, match=r"1 empty value.*2019-07-17"):
+            _call(frame)
+
+    @pytest.mark.parametrize("n_leaves", [40, 3000], ids=["small", "large"])
+    def test_member_sums_match_pandas(self, n_leaves: int) -> None:
+        # Summed as pandas' groupby sums, to the last bit, on any leaf order.
+        rng = np.random.default_rng(n_leaves)
+        values = rng.lognormal(8.0, 2.0, (2, n_leaves))
+        for codes in (
+            np.sort(rng.integers(0, 5, n_leaves)),
+            rng.integers(0, 5, n_leaves),
+        ):
+            expected = pd.DataFrame(values.T).groupby(codes).sum().to_numpy().T
+            got = _member_sums(codes, 5, values)
+            assert np.array_equal(got, expected)
+
+    def test_find_segments_is_localize_root_causes(self) -> None:
+        case = generate_cube_case(23, n_leaves=3000, n_root_causes=2)
+        dims = list(case.dimensions)
+        found = localize_root_causes(case.leaves, dims)
+        codes = np.column_stack(
+            [pd.factorize(case.leaves[d], sort=True)[0] for d in dims]
+        )
+        labels = [np.sort(case.leaves[d].unique()).astype(object) for d in dims]
+        rows = find_segments(
+            codes,
+            labels,
+            dims,
+            case.leaves["real"].to_numpy(dtype=np.float64),
+            case.leaves["predict"].to_numpy(dtype=np.float64),
+            max_depth=3,
+            min_share=0.01,
+        )
+        assert rows.segments == tuple(found.candidates["segment"])
+        assert rows.scores == tuple(found.candidates["score"])
 
 
 @st.composite
