@@ -787,6 +787,14 @@ def test_unknown_cause_is_refused() -> None:
         make_rank_case(seed=1, cause="weather")
 
 
+def _objects(values: list[object]) -> np.ndarray:
+    # One object per cell, even when the objects are sequences.
+    array = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        array[i] = value
+    return array
+
+
 @pytest.mark.parametrize("rows", [0, 1, 5], ids=lambda n: f"{n}-rows")
 def test_frame_from_arrays_matches_the_constructor(rows: int) -> None:
     rng = np.random.default_rng(rows)
@@ -797,6 +805,8 @@ def test_frame_from_arrays_matches_the_constructor(rows: int) -> None:
         "direction": np.where(rng.normal(size=rows) > 0, "up", "down"),
         "flag": rng.normal(size=rows) > 0,
         "mixed": np.array([1, "a", None, 2.5, "b"][:rows], dtype=object),
+        "nested": _objects([[1], (2, 3), [], "d", None][:rows]),
+        "missing": np.array(["a", None, np.nan, pd.NA, "b"][:rows], dtype=object),
         "y": rng.normal(size=rows),
     }
     expected = pd.DataFrame(columns)
