@@ -10,6 +10,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import analytics
+from analytics import _backfill, _metrics
 from analytics._backfill import (
     DayMap,
     backfill_assess_change,
@@ -216,3 +217,88 @@ def test_day_map_looks_up_any_date_like() -> None:
     with pytest.raises(KeyError):
         notes["2024-01-02"]
     assert DayMap(days, make=lambda n: n * 2)["2024-01-01"] == 39_446
+
+
+# The building blocks of the vectorized pass, against the single-date helpers on
+# awkward random data (ties, NaN, trends, constants).
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 12, 13, 17])
+def test_median_network_picks_the_middle_order_statistics(size: int) -> None:
+    rng = np.random.default_rng(size)
+    planes = [np.round(rng.normal(size=(40, 3)), 1) for _ in range(size)]
+    middle = _backfill._network_middle(planes)
+    ordered = np.sort(np.stack(planes), axis=0)
+    for position in {(size - 1) // 2, size // 2}:
+        assert np.array_equal(middle[position], ordered[position])
+
+
+def test_sortable_keys_keep_the_float_order() -> None:
+    values = np.array([[3.5, -0.0, np.nan, -2.0, 0.0, -1e-300, np.inf, -np.inf]])
+    order = np.argsort(_backfill._sortable(values), axis=1)
+    assert np.array_equal(values[0, order[0]], np.sort(values[0]), equal_nan=True)
+
+
+def _random_series(rng: np.random.Generator, days: int) -> np.ndarray:
+    series = np.round(rng.normal(size=(6, days)), 2)  # rounded: many ties
+    series[1, rng.random(days) < 0.2] = np.nan  # gaps
+    series[2, 40:] = 0.25  # constant: MAD 0
+    series[3, : days // 2] = np.nan  # windows with few or no values
+    return series
+
+
+@pytest.mark.parametrize("width", [4, 7, 28, 91])
+def test_sorted_windows_give_the_nan_median_and_mad(width: int) -> None:
+    rng = np.random.default_rng(width)
+    series = _random_series(rng, 200)
+    rows = np.concatenate([np.arange(width, 150), [160, 171, 199]])
+    windows = _backfill._SortedWindows(_backfill._RankedDays.of(series), rows, width)
+    median = windows.median()
+    mad = windows.mad(median)
+    for i, row in enumerate(rows):
+        past = series[:, row - width : row].T
+        expected = _metrics.nanmedian_columns(past)
+        spread = _metrics.nanmedian_columns(np.abs(past - expected))
+        assert_allclose(median[i], expected, rtol=0, atol=0)
+        assert_allclose(mad[i], spread, rtol=0, atol=0)
+
+
+def _daily_frame(rng: np.random.Generator, days: int) -> np.ndarray:
+    kpi = rng.normal(size=days)
+    columns = [
+        kpi * 0.5 + rng.normal(size=days),  # linked
+        rng.normal(size=days),  # noise
+        1e6 + np.arange(days) * 1e3 + rng.normal(size=days),  # far from its mean
+        np.full(days, 2.5),  # constant
+        np.where(rng.random(days) < 0.1, np.nan, rng.normal(size=days)),  # gaps
+    ]
+    return np.column_stack([kpi, *columns])
+
+
+@pytest.mark.parametrize("gaps", [False, True])
+def test_window_pearson_matches_pearson_columns(gaps: bool) -> None:
+    rng = np.random.default_rng(3)
+    delta = _daily_frame(rng, 400)
+    if gaps:
+        delta[50, 0] = np.nan  # a missing KPI day: the masked path
+    else:
+        delta[:, 5] = rng.normal(size=400)
+    rows = np.concatenate([np.arange(100, 330), [340, 399]])
+    daily = np.arange(91, 0, -1)
+    r, count = _backfill._window_pearson(delta, rows, daily, min_count=4)
+    weekly = _backfill._lag_pearson(delta, rows, range(7, 84, 7), 3)
+    for i, row in enumerate(rows):
+        span = delta[row - daily]
+        expected, pairs = _metrics.pearson_columns(span[:, 0], span[:, 1:], min_count=4)
+        assert_allclose(r[i], expected, rtol=1e-12, atol=1e-13)
+        assert np.array_equal(count[i], pairs)
+        lags = delta[row - np.arange(7, 84, 7)]
+        same, _ = _metrics.pearson_columns(lags[:, 0], lags[:, 1:], min_count=3)
+        assert_allclose(weekly[i], same, rtol=0, atol=0)
+
+
+def test_text_columns_are_what_pandas_makes_of_the_strings() -> None:
+    labels = ["m001", "coin_in", "ü"]
+    codes = np.array([2, 0, 0, 1, 2])
+    made = pd.Series(_backfill._text(labels, codes))
+    pd.testing.assert_series_equal(made, pd.Series([labels[c] for c in codes]))
