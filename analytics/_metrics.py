@@ -542,29 +542,44 @@ def frame_from_arrays(columns: dict[str, np.ndarray]) -> pd.DataFrame:
         (_stacked([arrays[i] for i in where]), np.array(where))
         for where in same_dtype.values()
     ]
+    # pandas' "str" made directly: looking the alias up costs more than a column.
+    string = pd.StringDtype(na_value=np.nan)
     if text:
-        # One string array for every text column, then a slice (a view) per
-        # column: a string array of 300 values costs little more than one of
-        # 100, and Arrow makes it faster than pandas does from objects. Its
-        # dtype is the one the constructor infers (pandas' "str"), made
-        # directly: looking the alias up costs more than a column.
-        strings = pa.array(
-            np.concatenate([arrays[i] for i in text]),
-            type=pa.large_string(),
-            from_pandas=True,  # None, NaN and pd.NA become missing, as in pandas
-        )
-        joined = pd.array(strings, dtype=pd.StringDtype(na_value=np.nan))
-        blocks.extend(
-            (joined[k * rows : (k + 1) * rows], np.array([i]))
-            for k, i in enumerate(text)
-        )
+        columns_text = _text_columns([arrays[i] for i in text], string)
+        blocks.extend(zip(columns_text, _places(text), strict=True))
     # A copy of the cached labels, so that renaming one frame's columns
     # cannot rename another's.
-    labels = _labels(tuple(columns)).copy()
+    labels = _labels(tuple(columns), string.storage).copy()
     frame: pd.DataFrame = create_dataframe_from_blocks(
         blocks, index=pd.RangeIndex(rows), columns=labels
     )
     return frame
+
+
+def _text_columns(arrays: list[np.ndarray], text: pd.StringDtype) -> list[Any]:
+    """Equal-length text arrays as pandas string arrays of dtype ``text``.
+
+    With pyarrow storage (pandas' default) the values go into Arrow in one
+    call and each column is a slice (a view) of it: pd.array costs as much
+    again per column, most of it in a cast to the type the values already
+    have. None, NaN and pd.NA become missing, as in pandas.
+    """
+    if text.storage != "pyarrow":
+        return [pd.array(values, dtype=text) for values in arrays]
+    rows = len(arrays[0])
+    strings = pa.array(np.concatenate(arrays), type=pa.large_string(), from_pandas=True)
+    # The constructor's dtype parameter is documented; pandas-stubs lack it.
+    return [
+        pd.arrays.ArrowStringArray(  # type: ignore[call-arg]
+            strings.slice(k * rows, rows), dtype=text
+        )
+        for k in range(len(arrays))
+    ]
+
+
+def _places(positions: list[int]) -> list[np.ndarray]:
+    """Block placements of one column each."""
+    return [np.array([i]) for i in positions]
 
 
 def _stacked(arrays: list[np.ndarray]) -> np.ndarray:
@@ -576,9 +591,10 @@ def _stacked(arrays: list[np.ndarray]) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _labels(names: tuple[str, ...]) -> pd.Index:
+def _labels(names: tuple[str, ...], storage: str) -> pd.Index:
     """The column labels as the constructor makes them (a string Index, whose
-    construction costs as much as a column of values)."""
+    construction costs as much as a column of values) with the string
+    ``storage`` pandas is set to."""
     return pd.Index(list(names))
 
 

@@ -795,8 +795,9 @@ def _objects(values: list[object]) -> np.ndarray:
     return array
 
 
+@pytest.mark.parametrize("storage", ["pyarrow", "python"])
 @pytest.mark.parametrize("rows", [0, 1, 5], ids=lambda n: f"{n}-rows")
-def test_frame_from_arrays_matches_the_constructor(rows: int) -> None:
+def test_frame_from_arrays_matches_the_constructor(rows: int, storage: str) -> None:
     rng = np.random.default_rng(rows)
     columns = {
         "metric": np.array([f"m{i}" for i in range(rows)], dtype=object),
@@ -809,10 +810,14 @@ def test_frame_from_arrays_matches_the_constructor(rows: int) -> None:
         "missing": np.array(["a", None, np.nan, pd.NA, "b"][:rows], dtype=object),
         "y": rng.normal(size=rows),
     }
-    expected = pd.DataFrame(columns)
-    built = frame_from_arrays(columns)
+    with pd.option_context("mode.string_storage", storage):
+        expected = pd.DataFrame(columns)
+        built = frame_from_arrays(columns)
     pd.testing.assert_frame_equal(built, expected, check_exact=True)
     assert built.dtypes.tolist() == expected.dtypes.tolist()
+    assert [type(built[c].array) for c in built] == [
+        type(expected[c].array) for c in expected
+    ]
     # The blocks are the frame's own: editing it leaves the arrays alone.
     built.loc[0:0, "x"] = 99.0
     assert not (columns["x"] == 99.0).any()
