@@ -79,6 +79,9 @@ def parse_date(value: object, *, name: str) -> pd.Timestamp:
         raise DateError(f"{name}={value!r} is not a date")
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert(None)
+    clock = (stamp.hour, stamp.minute, stamp.second, stamp.microsecond)
+    if not any(clock) and not stamp.nanosecond:
+        return stamp  # already midnight: normalize would only copy it
     return stamp.normalize()
 
 

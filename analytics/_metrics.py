@@ -684,8 +684,9 @@ def _move_z(
     with np.errstate(invalid="ignore", divide="ignore"):
         # One series per row, so that the medians partition contiguous rows.
         series = np.ascontiguousarray(span.T)
-        past = np.log(series[:, 7:] / series[:, :-7])
-        if not bool((span > 0).all()):  # else every log change is defined
+        past = series[:, 7:] / series[:, :-7]
+        np.log(past, out=past)  # in place: spares a temporary of the window's size
+        if not series.min() > 0:  # else every log change is defined (NaN fails)
             positive = (series[:, 7:] > 0) & (series[:, :-7] > 0)
             past = np.where(positive, past, np.nan)
         today = np.where((target > 0) & (base > 0), np.log(target / base), np.nan)
@@ -718,7 +719,8 @@ def _history_stats(history: np.ndarray) -> tuple[np.ndarray, ...]:
     high = _where_finite(history, finite, complete, -np.inf).max(axis=0)
     low = _where_finite(history, finite, complete, np.inf).min(axis=0)
     sd = np.where(high == low, 0.0, sd)
-    sd = np.where(count < 2, np.nan, sd)
+    if not complete or history.shape[0] < 2:  # else every count is 2 or more
+        sd = np.where(count < 2, np.nan, sd)
     return mean, sd, count
 
 
@@ -1137,7 +1139,10 @@ def _rank(
     # The kept rows in rank order, picked from every column in one step.
     kept = np.flatnonzero(keep)
     keys = ("metric", "norm_delta", "score", "linked_score")
-    rows = kept[_order(method, {key: columns[key][kept] for key in keys})]
+    if len(kept) == len(keep):  # all ranked: the full columns are the keys
+        rows = _order(method, {key: columns[key] for key in keys})
+    else:
+        rows = kept[_order(method, {key: columns[key][kept] for key in keys})]
     columns["rank"] = np.arange(1, len(rows) + 1)
     if not keep.any():
         notes.append("no metric could be ranked: see skipped for the reasons")
