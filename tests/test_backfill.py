@@ -302,3 +302,34 @@ def test_text_columns_are_what_pandas_makes_of_the_strings() -> None:
     codes = np.array([2, 0, 0, 1, 2])
     made = pd.Series(_backfill._text(labels, codes))
     pd.testing.assert_series_equal(made, pd.Series([labels[c] for c in codes]))
+
+
+@pytest.mark.parametrize("weeks", [4, 8])
+def test_even_windows_and_scattered_dates_match(
+    daily: pd.DataFrame, weeks: int
+) -> None:
+    # 7W daily moves: an even count, so medians and MADs average two values.
+    days = ["2024-03-01", "2024-03-02", "2024-04-17", "2024-05-20", "2024-06-12"]
+    ranked = backfill_rank_metrics(
+        daily, metric_col="coin_in", date_col="day", dates=days, history_weeks=weeks
+    )
+    changes = backfill_assess_change(
+        daily, metric_col="coin_in", date_col="day", dates=days, history_weeks=weeks
+    )
+    for day in days:
+        single = analytics.rank_metrics(
+            daily,
+            metric_col="coin_in",
+            date_col="day",
+            date_target=day,
+            history_weeks=weeks,
+        )
+        _assert_same_table(ranked.result_for(day).table, single.table)
+        judged = analytics.assess_change(
+            daily,
+            metric_col="coin_in",
+            date_col="day",
+            date_target=day,
+            history_weeks=weeks,
+        )
+        _assert_same_table(changes.result_for(day).table, judged.table)
