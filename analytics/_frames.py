@@ -228,6 +228,7 @@ def _found(present: np.ndarray, days: np.ndarray) -> list[bool]:
 
 
 def _check_weeks(history_weeks: object) -> int:
+    """``history_weeks`` as an int; ParameterError unless a positive whole number."""
     if isinstance(history_weeks, bool) or not isinstance(
         history_weeks, int | np.integer
     ):

@@ -627,7 +627,7 @@ def nanmedian_columns(values: np.ndarray) -> np.ndarray:
 
 
 def _median_rows_inplace(values: np.ndarray) -> np.ndarray:
-    """Median of each row of ``values``, all finite and at least one a row.
+    """Median of each row of ``values``: all finite, at least one per row.
 
     The two middle order statistics by partition, the same elements a full sort
     would pick. The rows are partitioned in place: the caller must own
@@ -641,11 +641,11 @@ def _median_rows_inplace(values: np.ndarray) -> np.ndarray:
 
 
 def _mad_z_rows(today: np.ndarray, past: np.ndarray) -> np.ndarray:
-    """:func:`_mad_z` of ``past`` laid out one column per row (``past.T``).
+    """:func:`_mad_z` of log changes ``past`` laid out one column per row.
 
-    ``past`` is partitioned in place (a median and a MAD need the values, not
-    their order): the common all-finite case then costs no copy but the
-    deviations. Anything else goes the NaN-aware way.
+    ``past`` (``past.T`` in _mad_z's layout) is partitioned in place: a median
+    and a MAD need the values, not their order, so the common all-finite case
+    costs no copy but the deviations. Anything else goes the NaN-aware way.
     """
     if not past.shape[1] or not bool(np.isfinite(past).all()):
         return _mad_z(today, past.T)
