@@ -390,7 +390,10 @@ class _SortedWindows:
 
     def pick_at(self, flat: np.ndarray) -> np.ndarray:
         """Values at flat positions ``cell + j`` of the sorted ranks."""
-        picked: np.ndarray = self._ordered[self._flat[flat]]
+        # The positions are in range by construction: "clip" skips the bounds
+        # check of a plain take (a third of its time).
+        ranks = np.take(self._flat, flat, mode="clip")
+        picked: np.ndarray = np.take(self._ordered, ranks, mode="clip")
         return picked
 
     def median(self) -> np.ndarray:
@@ -1059,9 +1062,9 @@ def _block_columns(
     table: _Columns = {"date_target": days[dates], "metric": metrics, "rank": rank}
     for name in RANKED_COLUMNS[2:]:
         if name == "direction":
-            table[name] = _direction_codes(c["delta"].ravel()[cells])
+            table[name] = _direction_codes(np.take(c["delta"], cells, mode="clip"))
         else:
-            table[name] = c[name].ravel()[cells]
+            table[name] = np.take(c[name], cells, mode="clip")
     kpi = {
         "date_target": days,
         "metric": np.zeros(len(days), dtype=np.int8),
