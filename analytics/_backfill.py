@@ -399,8 +399,11 @@ class _SortedWindows:
     def median(self) -> np.ndarray:
         """nanmedian_columns of each window (NaN without a finite value)."""
         low, high = self.middle()
+        first = self.pick(low)
+        # Odd counts (the default 91 days): one middle value, one pick.
+        second = first if np.array_equal(low, high) else self.pick(high)
         with np.errstate(invalid="ignore"):
-            middle: np.ndarray = (self.pick(low) + self.pick(high)) / 2
+            middle: np.ndarray = (first + second) / 2
         return middle
 
     def middle(self) -> tuple[np.ndarray, np.ndarray]:
