@@ -915,12 +915,16 @@ def _ties_key(values: np.ndarray) -> np.ndarray:
         finite = magnitude[np.isfinite(values)]
         top = float(finite.max()) if finite.size else 0.0
     scale = top if top > 0 else 1.0
-    return np.round(values / scale, _TIE_DIGITS)
+    rounded: np.ndarray = (values / scale).round(_TIE_DIGITS)
+    return rounded
 
 
 def _order(method: str, frame: dict[str, np.ndarray]) -> np.ndarray:
-    """Row order: the method's key, then abs(norm_delta) descending, then the name."""
-    keys = [frame["metric"].astype(str), -_ties_key(np.abs(frame["norm_delta"]))]
+    """Row order: the method's key, then abs(norm_delta) descending, then the name.
+
+    The names come as their places in sorted order (``name_rank``).
+    """
+    keys = [frame["name_rank"], -_ties_key(np.abs(frame["norm_delta"]))]
     if method == "bestranks":
         keys.append(-_ties_key(frame["score"]))
     elif method == "worstranks":
@@ -928,6 +932,19 @@ def _order(method: str, frame: dict[str, np.ndarray]) -> np.ndarray:
     elif method == "linkranks":
         keys.append(-_ties_key(frame["linked_score"]))
     return np.lexsort(keys)
+
+
+@functools.lru_cache(maxsize=32)
+def _name_ranks(names: tuple[str, ...]) -> np.ndarray:
+    """Each name's place in sorted order, the last key of the rank order.
+
+    Cached: a wide table's metric names repeat from call to call, and sorting
+    a hundred strings costs more than the rest of the order.
+    """
+    ranks = np.empty(len(names), dtype=np.intp)
+    ranks[np.argsort(np.array(names, dtype=str), kind="stable")] = np.arange(len(names))
+    ranks.flags.writeable = False
+    return ranks
 
 
 def _skip_reasons(
@@ -1138,11 +1155,12 @@ def _rank(
     reasons, keep = _skip_reasons(table.metrics, target[1:], base[1:], sd[1:])
     # The kept rows in rank order, picked from every column in one step.
     kept = np.flatnonzero(keep)
-    keys = ("metric", "norm_delta", "score", "linked_score")
+    keys = {key: columns[key] for key in ("norm_delta", "score", "linked_score")}
+    keys["name_rank"] = _name_ranks(table.metrics)
     if len(kept) == len(keep):  # all ranked: the full columns are the keys
-        rows = _order(method, {key: columns[key] for key in keys})
+        rows = _order(method, keys)
     else:
-        rows = kept[_order(method, {key: columns[key][kept] for key in keys})]
+        rows = kept[_order(method, {key: key_of[kept] for key, key_of in keys.items()})]
     columns["rank"] = np.arange(1, len(rows) + 1)
     if not keep.any():
         notes.append("no metric could be ranked: see skipped for the reasons")
