@@ -22,7 +22,6 @@ default base date B = D - 7 is supported.
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -526,10 +525,11 @@ def _fold(
     return out
 
 
-# Target rows per band of the sliding Pearson sums: a band multiplies the values
-# of (rows + window) days, so a short band wastes few products on its zeros, and
-# a long one has fewer NumPy calls (128 is the faster side of a flat optimum).
-PEARSON_ROWS = 128
+# OpenBLAS runs a matrix product of at most 65536 x 4 multiply-adds (m n k) on
+# the calling thread. A larger one is split over threads, and then stalls for
+# milliseconds whenever another process holds the other core (15 ms instead of
+# 0.1 ms per product was measured here): the band products stay below it.
+_BLAS_ONE_THREAD = 65536 * 4
 # A centred second moment below 1/_CANCELLATION of the raw one it comes from has
 # lost digits to cancellation: such cells are summed again the single-date way.
 _CANCELLATION = 4.0
@@ -576,74 +576,131 @@ def _window_pearson(
 ) -> tuple[np.ndarray, np.ndarray]:
     """pearson_columns of delta[:, 1:] with delta[:, 0] over days r - offsets.
 
-    One window per row r. The window sums of the values, their squares and cross
-    products are one matrix product of a 0/1 band matrix (rows x days) with the
-    daily values, instead of a (dates x window x metrics) gather. The values are
-    centred on their mean over the band first, so the moments lose no digits to
-    cancellation unless a window's mean sits far from it; those windows (and
-    degenerate ones, e.g. a constant column) are recomputed exactly as
-    :func:`analytics._metrics.pearson_columns` does. Other windows agree with it
-    to about 1e-15: the sums run in another order.
+    One window per row r. The rows go in bands of a few consecutive rows; the
+    window sums of a band's values, squares and cross products are a product of
+    a 0/1 band matrix (rows x days) with the values of the days the band spans,
+    all bands in one batched product, instead of a (dates x window x metrics)
+    gather. The values are centred on their mean over the band's days first, so
+    the moments lose no digits to cancellation unless a window's mean sits far
+    from it; those windows (and degenerate ones, e.g. a constant column) are
+    recomputed exactly as :func:`analytics._metrics.pearson_columns` does. Other
+    windows agree with it to about 1e-15: the sums run in another order.
     """
     shape = (len(rows), delta.shape[1] - 1)
     r, count = np.empty(shape), np.empty(shape, dtype=np.int64)
-    doubtful = np.empty(shape, dtype=bool)
-    band = (rows - rows[0]) // PEARSON_ROWS if len(rows) else rows
-    edges = [0, *(np.flatnonzero(np.diff(band)) + 1).tolist(), len(rows)]
-    for start, stop in itertools.pairwise(edges):
-        part = slice(start, stop)
-        r[part], count[part], doubtful[part] = _band_pearson(
-            delta, rows[part], offsets, min_count
-        )
-    dates, columns = np.nonzero(doubtful)
-    if dates.size:
-        r[dates, columns] = _pearson_cells(
-            delta, rows[dates], columns + 1, offsets, min_count
-        )
+    if len(rows):
+        spans = _Bands.of(delta, rows, offsets)
+        moments = [m.reshape(-1, m.shape[-1]) for m in spans.moments()]
+        found, pairs, doubtful = _moments_pearson(moments, min_count)
+        # Later bands overwrite the rows they share with the previous one.
+        positions = spans.positions.ravel()
+        r[positions], count[positions] = found, pairs
+        dates, columns = np.nonzero(_last_written(doubtful, positions, shape))
+        if dates.size:
+            r[dates, columns] = _pearson_cells(
+                delta, rows[dates], columns + 1, offsets, min_count
+            )
     return r, count
 
 
-def _band_pearson(
-    delta: np.ndarray, rows: np.ndarray, offsets: np.ndarray, min_count: int
+def _last_written(
+    values: np.ndarray, positions: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray:
+    """values scattered to ``positions`` (the last write of a position wins)."""
+    out = np.empty(shape, dtype=values.dtype)
+    out[positions] = values
+    return out
+
+
+@dataclass(frozen=True)
+class _Bands:
+    """Bands of consecutive rows and the days each spans, for the band products.
+
+    ``band`` is (bands, rows, days) 0/1, ``x`` and ``y`` the metric and KPI
+    values of each band's days (bands, days, columns), ``inside`` which of those
+    days belong to the band (bands of scattered rows span different lengths and
+    are padded), ``positions`` the row of each band row in the caller's rows.
+    """
+
+    band: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    inside: np.ndarray
+    positions: np.ndarray
+
+    @classmethod
+    def of(cls, delta: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> _Bands:
+        """Bands of ``rows`` as long as one-thread products allow."""
+        reach = int(offsets.max() - offsets.min())
+        first_day = rows[0] - int(offsets.max())
+        touched = delta[first_day : rows[-1] - int(offsets.min()) + 1]
+        width = touched.shape[1] - 1
+        columns = 3 * width + 2 if np.isfinite(touched).all() else 6 * width
+        size = _band_rows(reach, columns, len(rows))
+        # Bands of exactly ``size`` rows: the last one ends at the last row.
+        starts = np.minimum(np.arange(0, len(rows), size), len(rows) - size)
+        positions = starts[:, None] + np.arange(size)
+        band_rows = rows[positions]
+        first = band_rows[:, :1] - int(offsets.max())
+        length = int((band_rows[:, -1:] - first).max()) - int(offsets.min()) + 1
+        days = first + np.arange(length)
+        inside = days <= band_rows[:, -1:] - int(offsets.min())
+        values = delta[np.minimum(days, len(delta) - 1)]
+        band = np.zeros((len(starts), size, length))
+        cells = (band_rows - first)[:, :, None] - offsets
+        band[np.arange(len(starts))[:, None, None], np.arange(size)[:, None], cells] = 1
+        return cls(band, values[:, :, 1:], values[:, :, :1], inside, positions)
+
+    def moments(self) -> list[np.ndarray]:
+        """Pair count and sums of x, y, x^2, y^2, xy over each band row's days,
+        x and y centred on their mean over the band's days (valid pairs)."""
+        x, y = self.x, self.y
+        valid = np.isfinite(x) & np.isfinite(y) & self.inside[:, :, None]
+        if valid.all():
+            # Every pair present: the KPI's sums are the same for every column.
+            xc, yc = (
+                x - x.mean(axis=1, keepdims=True),
+                y - y.mean(axis=1, keepdims=True),
+            )
+            sums = np.matmul(
+                self.band, np.concatenate([xc, yc, xc * xc, yc * yc, xc * yc], axis=2)
+            )
+            width = x.shape[2]
+            s1x, s1y, s2x, s2y, sxy = np.split(sums, np.cumsum([width, 1, width, 1]), 2)
+            days = np.rint(self.band.sum(axis=2, keepdims=True)).astype(np.int64)
+            return [np.broadcast_to(days, s1x.shape), s1x, s1y, s2x, s2y, sxy]
+        weight = valid.astype(np.float64)
+        total = weight.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x_mean = (weight * np.nan_to_num(x)).sum(axis=1, keepdims=True) / total
+            y_mean = (weight * np.nan_to_num(y)).sum(axis=1, keepdims=True) / total
+            xc = np.where(valid, x - x_mean, 0.0)
+            yc = np.where(valid, y - y_mean, 0.0)
+        stack = np.concatenate([weight, xc, yc, xc * xc, yc * yc, xc * yc], axis=2)
+        pairs, *sums = np.split(np.matmul(self.band, stack), 6, axis=2)
+        return [np.rint(pairs).astype(np.int64), *sums]
+
+
+def _band_rows(reach: int, columns: int, rows: int) -> int:
+    """Rows per band: the most whose product (rows x (rows + reach) days x
+    columns) stays on one thread, at least 1 and at most ``rows``."""
+    limit = _BLAS_ONE_THREAD / columns
+    size = int((np.sqrt(reach * reach + 4 * limit) - reach) / 2)
+    return max(1, min(size, rows))
+
+
+def _moments_pearson(
+    moments: list[np.ndarray], min_count: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """r, pair count and the cells to recompute, for rows close together."""
-    first, stop = rows[0] - offsets.max(), rows[-1] - offsets.min() + 1
-    band = np.zeros((len(rows), stop - first))
-    band[np.arange(len(rows))[:, None], rows[:, None] - offsets - first] = 1.0
-    count, s1x, s1y, s2x, s2y, sxy = _band_moments(band, delta[first:stop])
+    """r, pair count and the cells to recompute, from the band moments."""
+    count, s1x, s1y, s2x, s2y, sxy = moments
     with np.errstate(invalid="ignore", divide="ignore"):
         sxx = s2x - s1x * s1x / count
         syy = s2y - s1y * s1y / count
         sxy = sxy - s1x * s1y / count
     r, _ = _pearson_r(sxx, syy, sxy, count, min_count)
     kept = (_CANCELLATION * sxx > s2x) & (_CANCELLATION * syy > s2y)
-    return r, count, (count >= min_count) & ~kept
-
-
-def _band_moments(band: np.ndarray, span: np.ndarray) -> list[np.ndarray]:
-    """Pair count and sums of x, y, x^2, y^2, xy over each band row's days.
-
-    x are the metric columns of ``span``, y its KPI column, both centred on their
-    mean over the span's valid pairs.
-    """
-    x, y = span[:, 1:], span[:, :1]
-    valid = np.isfinite(x) & np.isfinite(y)
-    if valid.all():
-        # Every pair present: the KPI's sums are the same for every column.
-        xc, yc = x - x.mean(axis=0), y - y.mean()
-        sums = band @ np.hstack([xc, yc, xc * xc, yc * yc, xc * yc])
-        width = x.shape[1]
-        s1x, s1y, s2x, s2y, sxy = np.split(sums, np.cumsum([width, 1, width, 1]), 1)
-        count = np.full(s1x.shape, band[0].sum(), dtype=np.int64)
-        return [count, s1x, s1y, s2x, s2y, sxy]
-    weight = valid.astype(np.float64)
-    total = weight.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        xc = np.where(valid, x - (weight * np.nan_to_num(x)).sum(0) / total, 0.0)
-        yc = np.where(valid, y - (weight * np.nan_to_num(y)).sum(0) / total, 0.0)
-    sums = band @ np.hstack([weight, xc, yc, xc * xc, yc * yc, xc * yc])
-    pairs, *moments = np.split(sums, 6, axis=1)
-    return [np.rint(pairs).astype(np.int64), *moments]
+    return r, np.broadcast_to(count, r.shape), (count >= min_count) & ~kept
 
 
 def _pearson_cells(
