@@ -571,114 +571,89 @@ def _centred(
     return [np.where(v, p - mean, 0.0) for p, v in zip(planes, valid, strict=True)]
 
 
+# Rows whose window days are centred on one mean: short enough that the mean
+# stays near every window's, long enough to cost few NumPy calls.
+_CHUNK_ROWS = 128
+
+
 def _window_pearson(
     delta: np.ndarray, rows: np.ndarray, offsets: np.ndarray, *, min_count: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """pearson_columns of delta[:, 1:] with delta[:, 0] over days r - offsets.
 
-    One window per row r. The rows go in bands of a few consecutive rows; the
-    window sums of a band's values, squares and cross products are a product of
-    a 0/1 band matrix (rows x days) with the values of the days the band spans,
-    all bands in one batched product, instead of a (dates x window x metrics)
-    gather. The values are centred on their mean over the band's days first, so
-    the moments lose no digits to cancellation unless a window's mean sits far
-    from it; those windows (and degenerate ones, e.g. a constant column) are
-    recomputed exactly as :func:`analytics._metrics.pearson_columns` does. Other
-    windows agree with it to about 1e-15: the sums run in another order.
+    One window per row r. The window sums of the values, their squares and cross
+    products come from products of a 0/1 band matrix (rows x days) with the
+    values of the days a band of consecutive rows spans (see :func:`_chunk_sums`)
+    instead of a (dates x window x metrics) gather. The values are centred on
+    their mean over a chunk of days first, so the moments lose no digits to
+    cancellation unless a window's mean sits far from it; those windows (and
+    degenerate ones, e.g. a constant column) are recomputed exactly as
+    :func:`analytics._metrics.pearson_columns` does. Other windows agree with it
+    to about 1e-15: the sums run in another order.
     """
     shape = (len(rows), delta.shape[1] - 1)
     r, count = np.empty(shape), np.empty(shape, dtype=np.int64)
-    if len(rows):
-        spans = _Bands.of(delta, rows, offsets)
-        moments = [m.reshape(-1, m.shape[-1]) for m in spans.moments()]
-        found, pairs, doubtful = _moments_pearson(moments, min_count)
-        # Later bands overwrite the rows they share with the previous one.
-        positions = spans.positions.ravel()
-        r[positions], count[positions] = found, pairs
-        dates, columns = np.nonzero(_last_written(doubtful, positions, shape))
-        if dates.size:
-            r[dates, columns] = _pearson_cells(
-                delta, rows[dates], columns + 1, offsets, min_count
-            )
+    doubtful = np.empty(shape, dtype=bool)
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    for run in np.split(np.arange(len(rows)), breaks):
+        for start in range(0, len(run), _CHUNK_ROWS):
+            part = run[start : start + _CHUNK_ROWS]
+            moments = _chunk_sums(delta, rows[part], offsets)
+            r[part], count[part], doubtful[part] = _moments_pearson(moments, min_count)
+    dates, columns = np.nonzero(doubtful)
+    if dates.size:
+        r[dates, columns] = _pearson_cells(
+            delta, rows[dates], columns + 1, offsets, min_count
+        )
     return r, count
 
 
-def _last_written(
-    values: np.ndarray, positions: np.ndarray, shape: tuple[int, int]
-) -> np.ndarray:
-    """values scattered to ``positions`` (the last write of a position wins)."""
-    out = np.empty(shape, dtype=values.dtype)
-    out[positions] = values
-    return out
+def _chunk_sums(
+    delta: np.ndarray, rows: np.ndarray, offsets: np.ndarray
+) -> list[np.ndarray]:
+    """Pair count and sums of x, y, x^2, y^2, xy over the window of each row, for
+    consecutive rows; x the metric columns of ``delta``, y its KPI column, both
+    centred on their mean over the days the rows' windows span (valid pairs).
 
-
-@dataclass(frozen=True)
-class _Bands:
-    """Bands of consecutive rows and the days each spans, for the band products.
-
-    ``band`` is (bands, rows, days) 0/1, ``x`` and ``y`` the metric and KPI
-    values of each band's days (bands, days, columns), ``inside`` which of those
-    days belong to the band (bands of scattered rows span different lengths and
-    are padded), ``positions`` the row of each band row in the caller's rows.
+    The centred values and products are laid out once; bands of a few rows
+    then read overlapping views of them, all in one batched product.
     """
-
-    band: np.ndarray
-    x: np.ndarray
-    y: np.ndarray
-    inside: np.ndarray
-    positions: np.ndarray
-
-    @classmethod
-    def of(cls, delta: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> _Bands:
-        """Bands of ``rows`` as long as one-thread products allow."""
-        reach = int(offsets.max() - offsets.min())
-        first_day = rows[0] - int(offsets.max())
-        touched = delta[first_day : rows[-1] - int(offsets.min()) + 1]
-        width = touched.shape[1] - 1
-        columns = 3 * width + 2 if np.isfinite(touched).all() else 6 * width
-        size = _band_rows(reach, columns, len(rows))
-        # Bands of exactly ``size`` rows: the last one ends at the last row.
-        starts = np.minimum(np.arange(0, len(rows), size), len(rows) - size)
-        positions = starts[:, None] + np.arange(size)
-        band_rows = rows[positions]
-        first = band_rows[:, :1] - int(offsets.max())
-        length = int((band_rows[:, -1:] - first).max()) - int(offsets.min()) + 1
-        days = first + np.arange(length)
-        inside = days <= band_rows[:, -1:] - int(offsets.min())
-        values = delta[np.minimum(days, len(delta) - 1)]
-        band = np.zeros((len(starts), size, length))
-        cells = (band_rows - first)[:, :, None] - offsets
-        band[np.arange(len(starts))[:, None, None], np.arange(size)[:, None], cells] = 1
-        return cls(band, values[:, :, 1:], values[:, :, :1], inside, positions)
-
-    def moments(self) -> list[np.ndarray]:
-        """Pair count and sums of x, y, x^2, y^2, xy over each band row's days,
-        x and y centred on their mean over the band's days (valid pairs)."""
-        x, y = self.x, self.y
-        valid = np.isfinite(x) & np.isfinite(y) & self.inside[:, :, None]
-        if valid.all():
+    top, reach = int(offsets.max()), int(offsets.max() - offsets.min())
+    span = delta[rows[0] - top : rows[-1] - top + reach + 1]
+    x, y = span[:, 1:], span[:, :1]
+    valid = np.isfinite(x) & np.isfinite(y)
+    full = bool(valid.all())
+    width = x.shape[1]
+    columns = 3 * width + 2 if full else 6 * width
+    size = _band_rows(reach, columns, len(rows))
+    bands = -(-len(rows) // size)
+    # Zero days after the span let every band read a whole view; the rows they
+    # give past the last row are dropped.
+    stack = np.zeros((bands * size + reach, columns))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if full:
             # Every pair present: the KPI's sums are the same for every column.
-            xc, yc = (
-                x - x.mean(axis=1, keepdims=True),
-                y - y.mean(axis=1, keepdims=True),
-            )
-            sums = np.matmul(
-                self.band, np.concatenate([xc, yc, xc * xc, yc * yc, xc * yc], axis=2)
-            )
-            width = x.shape[2]
-            s1x, s1y, s2x, s2y, sxy = np.split(sums, np.cumsum([width, 1, width, 1]), 2)
-            days = np.rint(self.band.sum(axis=2, keepdims=True)).astype(np.int64)
-            return [np.broadcast_to(days, s1x.shape), s1x, s1y, s2x, s2y, sxy]
-        weight = valid.astype(np.float64)
-        total = weight.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            x_mean = (weight * np.nan_to_num(x)).sum(axis=1, keepdims=True) / total
-            y_mean = (weight * np.nan_to_num(y)).sum(axis=1, keepdims=True) / total
-            xc = np.where(valid, x - x_mean, 0.0)
-            yc = np.where(valid, y - y_mean, 0.0)
-        stack = np.concatenate([weight, xc, yc, xc * xc, yc * yc, xc * yc], axis=2)
-        pairs, *sums = np.split(np.matmul(self.band, stack), 6, axis=2)
-        return [np.rint(pairs).astype(np.int64), *sums]
+            xc, yc = x - x.mean(axis=0), y - y.mean()
+            parts = [xc, yc, xc * xc, yc * yc, xc * yc]
+        else:
+            weight = valid.astype(np.float64)
+            total = weight.sum(axis=0)
+            xc = np.where(valid, x - (weight * np.nan_to_num(x)).sum(0) / total, 0.0)
+            yc = np.where(valid, y - (weight * np.nan_to_num(y)).sum(0) / total, 0.0)
+            parts = [weight, xc, yc, xc * xc, yc * yc, xc * yc]
+    np.concatenate(parts, axis=1, out=stack[: len(span)])
+    step, item = stack.strides
+    views = np.lib.stride_tricks.as_strided(
+        stack, (bands, size + reach, columns), (size * step, step, item)
+    )
+    band = np.zeros((size, size + reach))
+    band[np.arange(size)[:, None], np.arange(size)[:, None] + top - offsets] = 1.0
+    sums = np.matmul(band, views).reshape(bands * size, columns)[: len(rows)]
+    if full:
+        s1x, s1y, s2x, s2y, sxy = np.split(sums, np.cumsum([width, 1, width, 1]), 1)
+        return [np.full(s1x.shape, len(offsets)), s1x, s1y, s2x, s2y, sxy]
+    pairs, *moments = np.split(sums, 6, axis=1)
+    return [np.rint(pairs).astype(np.int64), *moments]
 
 
 def _band_rows(reach: int, columns: int, rows: int) -> int:
@@ -700,7 +675,7 @@ def _moments_pearson(
         sxy = sxy - s1x * s1y / count
     r, _ = _pearson_r(sxx, syy, sxy, count, min_count)
     kept = (_CANCELLATION * sxx > s2x) & (_CANCELLATION * syy > s2y)
-    return r, np.broadcast_to(count, r.shape), (count >= min_count) & ~kept
+    return r, count, (count >= min_count) & ~kept
 
 
 def _pearson_cells(
