@@ -1483,8 +1483,9 @@ def _assess_block(
     undefined = reason != 0
     z = np.where(undefined, np.nan, z)
     return {
-        "value_base": base,
-        "value_target": target,
+        # Copies: the table must not share memory with the grid (views of it).
+        "value_base": base.copy(),
+        "value_target": target.copy(),
         "delta": delta,
         "pct_change": pct_change,
         "n_hist": count,
