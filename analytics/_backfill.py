@@ -4,13 +4,20 @@ The bulk path (a backfill of two years) explains hundreds of dates of one casino
 from one extract. Calling :func:`analytics.rank_metrics` and
 :func:`analytics.assess_change` once per date validates the frame, resolves the
 window and builds result frames hundreds of times. The functions here validate the
-frame once, lay it on a dense day grid and compute the same formulas for a block
-of dates at once, with the date as a leading array axis. Most reductions run over
-the same axis in the same order as the single-date code and give the same floats;
-the Pearson correlations of the daily deltas (corr_hist and the linkranks link)
-sum in another order, as one batched matrix product, 8x faster, and agree to
-about 1e-15 relative. Tests hold the bulk tables to rtol 1e-12 and the rank
-order to exact equality on generated data.
+frame once, lay it on a dense day grid and compute the same formulas for all the
+dates at once, (dates, metrics) arrays throughout:
+
+- sums over the weekly lags (history, assess deltas, corr_hist) add whole lag
+  planes, views of the grid, in the single-date order: the same floats;
+- the medians and MADs of the linkranks moves (7W days a window) come from each
+  window's sorted int32 ranks, the MAD by bisection: the same floats;
+- the assess medians of short full windows go through a sorting network;
+- the daily Pearson link sums are band-matrix products, in another order: they
+  agree to about 1e-15 relative, and windows that would lose digits are summed
+  again the single-date way;
+- text columns are codes until the one frame is built.
+
+Tests hold the bulk tables to rtol 1e-12 and the rank order to exact equality.
 
 Dates the vectorized pass does not handle are handed to the single-date function,
 which then raises (a missing day, too little history, an infinite value) or warns
