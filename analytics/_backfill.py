@@ -312,6 +312,7 @@ def _lagged(values: np.ndarray, rows: np.ndarray, lags: Iterable[int]) -> list[A
 
 
 def _consecutive(rows: np.ndarray) -> bool:
+    """Whether the (sorted, distinct) rows are one run of consecutive days."""
     return bool(len(rows)) and int(rows[-1] - rows[0]) == len(rows) - 1
 
 
@@ -746,6 +747,7 @@ def _weekly_deltas(grid: _Grid) -> np.ndarray:
 
 
 def _daily_moves(grid: _Grid, metric_col: str) -> _DailyMoves:
+    """The week-over-week moves of every grid day, the linkranks ones ranked."""
     now, then = grid.values[7:], grid.values[:-7]
     pad = np.full((7, now.shape[1]), np.nan)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -837,6 +839,7 @@ def _contributions(
 def _rank_block(
     grid: _Grid, moves: _DailyMoves, rows: np.ndarray, history_weeks: int
 ) -> _Block:
+    """The rank_metrics columns of some dates, (dates, columns) arrays."""
     w = history_weeks
     target, base = _lagged(grid.values, rows, (0, 7))
     history = _lagged(grid.values, rows, range(7, 7 * w + 1, 7))
@@ -1147,6 +1150,7 @@ def _skipped_columns(
 
 
 def _skipped_labels(grid: _Grid) -> dict[str, Sequence[str]]:
+    """The labels of the codes of :func:`_skipped_columns`."""
     return {
         "metric": [*grid.metrics, *(name for name, _ in grid.ignored)],
         "reason": [*_SKIP_REASONS, *(why for _, why in grid.ignored)],
@@ -1253,6 +1257,7 @@ class _RankParts:
         self.blocks: list[tuple[_Columns, _Columns, _Columns]] = []
 
     def add_single(self, day: pd.Timestamp, compute: Any) -> None:
+        """Add the single-date result of ``day``, or the exception it raises."""
         try:
             result = compute(day)
         except InputError as err:
@@ -1273,6 +1278,7 @@ class _RankParts:
         self.notes.append(result.notes)
 
     def finish(self, grid: _Grid, parameters: dict[str, Any]) -> BackfillRankMetrics:
+        """The backfill result: long tables over the blocks and the single dates."""
         tables, kpis, skipped = (
             zip(*self.blocks, strict=True) if self.blocks else [()] * 3
         )
@@ -1619,6 +1625,40 @@ class _AssessParts:
             _assess_notes(grid, numbers, history_weeks, kpi_reason, flags)
         )
 
+    def add_single(
+        self, day: pd.Timestamp, compute: Callable[[pd.Timestamp], AssessChangeResult]
+    ) -> None:
+        """Add the single-date result of ``day``, or the exception it raises."""
+        try:
+            result = compute(day)
+        except InputError as err:
+            self.failures[day] = err
+            return
+        self.singles.append(result.table.assign(date_target=day))
+        self.days.append(_day_number(day))
+        self.flags.append((result.holiday_target, result.holiday_base))
+        self.notes.append(result.notes)
+
+    def finish(self, grid: _Grid, parameters: dict[str, Any]) -> BackfillAssessChange:
+        """The backfill result: one table over the blocks and the single dates."""
+        labels = {
+            "metric": grid.names,
+            "scale_kind": _SCALE_KINDS,
+            "direction": _DIRECTIONS,
+            "reason": _ASSESS_REASONS,
+        }
+        first = ["date_target", *ASSESS_COLUMNS]
+        weeks = int(parameters["history_weeks"])
+        return BackfillAssessChange(
+            table=_assembled(self.blocks, labels, self.singles, first),
+            notes=DayMap(self.days, self.notes),
+            windows=DayMap(self.days, make=lambda n: grid.window(n, weeks)),
+            holidays=DayMap(self.days, self.flags),
+            failures=dict(sorted(self.failures.items())),
+            parameters=parameters,
+            skipped=dict(grid.ignored),
+        )
+
 
 _HOLIDAY_FIELDS = ("target_is_holiday", "base_is_holiday")
 
@@ -1703,45 +1743,27 @@ def backfill_assess_change(
         block_rows = rows[start : start + BLOCK_DATES]
         columns = _assess_block(grid, weekly, block_rows, history_weeks, limit)
         parts.add_block(grid, columns, block_rows, holiday_numbers, history_weeks)
+
+    def single(day: pd.Timestamp) -> AssessChangeResult:
+        return assess_change(
+            data,
+            metric_col=metric_col,
+            date_col=date_col,
+            date_target=day,
+            metrics=metrics,
+            threshold=limit,
+            history_weeks=history_weeks,
+            holidays=holidays,
+        )
+
     for day in handed:
-        try:
-            result = assess_change(
-                data,
-                metric_col=metric_col,
-                date_col=date_col,
-                date_target=day,
-                metrics=metrics,
-                threshold=limit,
-                history_weeks=history_weeks,
-                holidays=holidays,
-            )
-        except InputError as err:
-            parts.failures[day] = err
-            continue
-        parts.singles.append(result.table.assign(date_target=day))
-        parts.days.append(_day_number(day))
-        parts.flags.append((result.holiday_target, result.holiday_base))
-        parts.notes.append(result.notes)
-    labels = {
-        "metric": grid.names,
-        "scale_kind": _SCALE_KINDS,
-        "direction": _DIRECTIONS,
-        "reason": _ASSESS_REASONS,
+        parts.add_single(day, single)
+    parameters = {
+        "metric_col": metric_col,
+        "date_col": date_col,
+        "threshold": limit,
+        "history_weeks": history_weeks,
+        "metrics": list(grid.metrics) if metrics is not None else None,
+        "holidays": [d.date().isoformat() for d in calendar],
     }
-    first = ["date_target", *ASSESS_COLUMNS]
-    return BackfillAssessChange(
-        table=_assembled(parts.blocks, labels, parts.singles, first),
-        notes=DayMap(parts.days, parts.notes),
-        windows=DayMap(parts.days, make=lambda n: grid.window(n, history_weeks)),
-        holidays=DayMap(parts.days, parts.flags),
-        failures=dict(sorted(parts.failures.items())),
-        parameters={
-            "metric_col": metric_col,
-            "date_col": date_col,
-            "threshold": limit,
-            "history_weeks": history_weeks,
-            "metrics": list(grid.metrics) if metrics is not None else None,
-            "holidays": [d.date().isoformat() for d in calendar],
-        },
-        skipped=dict(grid.ignored),
-    )
+    return parts.finish(grid, parameters)
