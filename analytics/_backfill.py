@@ -855,14 +855,7 @@ def _rank_block(
         kpi_norm = delta[:, 0] / sd[:, 0]
     score = norm_delta * kpi_norm[:, None]
 
-    # The lags in the single-date order (for the cells summed its way): the
-    # same-weekday deltas most recent first, the daily ones oldest first.
-    weekly, daily = 7 * np.arange(1, w), np.arange(7 * w, 0, -1)
-    corr = _lag_pearson(moves.delta, rows, weekly.tolist(), CORR_MIN_DELTAS)
-    r, pairs = _window_pearson(moves.delta, rows, daily, min_count=LINK_MIN_DELTAS)
-    link = _link(r, pairs)
-    source = (link > 0).astype(np.int8)  # codes into _SOURCES
-
+    corr, link, source = _links(moves.delta, rows, w)
     identities = _identities(grid, target, base, history)
     for _, _, holds, cols in identities:
         parts = [c - 1 for c in cols]
@@ -903,6 +896,21 @@ def _rank_block(
     }
     used = [(kind, parts, holds) for kind, parts, holds, _ in identities]
     return _Block(columns=columns, kpi_norm=kpi_norm, identity_used=used)
+
+
+def _links(
+    delta: np.ndarray, rows: np.ndarray, history_weeks: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """corr_hist, link and link_source (codes into _SOURCES) of each metric,
+    before the identities."""
+    # The lags in the single-date order (for the cells summed its way): the
+    # same-weekday deltas most recent first, the daily ones oldest first.
+    weekly = range(7, 7 * history_weeks, 7)
+    daily = np.arange(7 * history_weeks, 0, -1)
+    corr = _lag_pearson(delta, rows, weekly, CORR_MIN_DELTAS)
+    r, pairs = _window_pearson(delta, rows, daily, min_count=LINK_MIN_DELTAS)
+    link = _link(r, pairs)
+    return corr, link, (link > 0).astype(np.int8)
 
 
 def _block_move_z(
