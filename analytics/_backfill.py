@@ -454,10 +454,12 @@ def _kth_deviation(
     with np.errstate(invalid="ignore"):
         for power in reversed(range(int(last.max() + 1).bit_length())):
             step = 1 << power
-            a = np.minimum(start + (step - 1), last)
+            covered = start + (step - 1)
+            a = np.minimum(covered, last)
             below = median - windows.pick_at(cell + a)
             misfit = below > windows.pick_at(cell_k + a) - median
-            start += step * (misfit & (start + step <= last + 1))
+            misfit &= covered <= last
+            start += step * misfit
         right = windows.pick_at(cell_k + np.minimum(start, last)) - median
         left = median - windows.pick_at(cell + np.maximum(start - 1, 0))
     return np.minimum(
