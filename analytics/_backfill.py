@@ -581,6 +581,8 @@ def _centred(
     return [np.where(v, p - mean, 0.0) for p, v in zip(planes, valid, strict=True)]
 
 
+# Columns per band product: 50 metrics (3 x 50 + 2 sums) in one, 16 rows a band.
+_BAND_COLUMNS = 152
 # Rows whose window days are centred on one mean: short enough that the mean
 # stays near every window's, long enough to cost few NumPy calls.
 _CHUNK_ROWS = 128
@@ -635,7 +637,7 @@ def _chunk_sums(
     full = bool(valid.all())
     width = x.shape[1]
     columns = 3 * width + 2 if full else 6 * width
-    size = _band_rows(reach, columns, len(rows))
+    size = _band_rows(reach, min(columns, _BAND_COLUMNS), len(rows))
     bands = -(-len(rows) // size)
     # Zero days after the span let every band read a whole view; the rows they
     # give past the last row are dropped.
@@ -658,7 +660,15 @@ def _chunk_sums(
     )
     band = np.zeros((size, size + reach))
     band[np.arange(size)[:, None], np.arange(size)[:, None] + top - offsets] = 1.0
-    sums = np.matmul(band, views).reshape(bands * size, columns)[: len(rows)]
+    # Many metrics: products of a few hundred columns each, so that the bands
+    # need not shrink to stay on one thread.
+    sums = np.concatenate(
+        [
+            np.matmul(band, views[:, :, start : start + _BAND_COLUMNS])
+            for start in range(0, columns, _BAND_COLUMNS)
+        ],
+        axis=2,
+    ).reshape(bands * size, columns)[: len(rows)]
     if full:
         s1x, s1y, s2x, s2y, sxy = np.split(sums, np.cumsum([width, 1, width, 1]), 1)
         return [np.full(s1x.shape, len(offsets)), s1x, s1y, s2x, s2y, sxy]
