@@ -154,7 +154,8 @@ def _clean(value: Any) -> Any:
 
 
 def _pick(record: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
-    return {name: _clean(record.get(name)) for name in names}
+    # Records hold plain values already (_records and _column_records clean them).
+    return {name: record.get(name) for name in names}
 
 
 def _records(result: Any, attribute: str = "table") -> list[dict[str, Any]]:

@@ -217,7 +217,7 @@ class ReportWriter:
             self._delete(conn, casino_id, kpi, [e.date_target for e, _ in pairs])
             written = self._insert(conn, pairs)
             if run_rows and conn.dialect.name == "postgresql":
-                _copy_rows(conn, runs, _complete(run_rows, runs))
+                _copy_rows(conn, runs, run_rows)
             elif run_rows:
                 conn.execute(runs.insert(), run_rows)
         return written, len(outcomes) - len(pairs)
@@ -246,13 +246,30 @@ class ReportWriter:
             if conn.dialect.name == "postgresql" and len(pairs) > 1:
                 # Many dates at once (the bulk path): COPY in the same transaction,
                 # several times faster than batched INSERTs.
-                _copy_rows(conn, table, _complete(rows, table))
+                _copy_rows(conn, table, rows)
             else:
                 # SQLAlchemy batches the parameter sets into multi-row
                 # INSERT ... VALUES statements ("insertmanyvalues").
-                conn.execute(table.insert(), _complete(rows, table))
+                names = _column_names(rows, table)
+                conn.execute(
+                    table.insert(), [{n: row.get(n) for n in names} for row in rows]
+                )
             written += len(rows)
         return written
+
+
+def _column_names(rows: list[dict[str, Any]], table: sa.Table) -> list[str]:
+    """Every key the rows use, in table order; refuses keys the table lacks.
+
+    A batch needs the same keys in every row; a row without one gets NULL.
+    """
+    used = {name for row in rows for name in row}
+    unknown = used - set(table.c.keys())
+    if unknown:
+        raise CasinoExplainError(
+            f"rows for {table.name!r} carry unknown column(s) {sorted(unknown)!r}"
+        )
+    return [column.key for column in table.columns if column.key in used]
 
 
 def _copy_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
@@ -260,13 +277,10 @@ def _copy_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) ->
     from psycopg import sql
     from psycopg.types.json import Json
 
-    names = list(rows[0])
-    json_columns = {n for n in names if isinstance(table.c[n].type, sa.JSON)}
-    schema = (
-        conn.get_execution_options()
-        .get("schema_translate_map", {})
-        .get(table.schema, table.schema)
-    )
+    names = _column_names(rows, table)
+    json_columns = [n for n in names if isinstance(table.c[n].type, sa.JSON)]
+    options = conn.get_execution_options().get("schema_translate_map", {})
+    schema = options.get(table.schema, table.schema)
     # Table and column names come from the schema definitions, never from
     # configuration, and are quoted as identifiers all the same.
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
@@ -276,23 +290,11 @@ def _copy_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) ->
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(statement) as copy:
         for row in rows:
-            copy.write_row(
-                [
-                    Json(row[n]) if n in json_columns and row[n] is not None else row[n]
-                    for n in names
-                ]
-            )
-
-
-def _complete(rows: list[dict[str, Any]], table: sa.Table) -> list[dict[str, Any]]:
-    # executemany needs the same keys in every parameter set.
-    names = {name for row in rows for name in row}
-    unknown = names - set(table.c.keys())
-    if unknown:
-        raise CasinoExplainError(
-            f"rows for {table.name!r} carry unknown column(s) {sorted(unknown)!r}"
-        )
-    return [{name: row.get(name) for name in names} for row in rows]
+            values = [row.get(n) for n in names]
+            for position in (names.index(n) for n in json_columns):
+                if values[position] is not None:
+                    values[position] = Json(values[position])
+            copy.write_row(values)
 
 
 def _run_row(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from analytics.errors import DateError
+from analytics.errors import CasinoExplainError, DateError
 from analytics.pipeline.compute import Explanation
 from analytics.pipeline.connections import engine_from_url
 from analytics.pipeline.migrate import upgrade
@@ -208,3 +209,21 @@ def test_a_new_try_closes_the_lost_try_of_the_same_airflow_run(engine: Engine) -
     assert "abandoned" in (statuses[lost][1] or "")
     assert statuses[other_run] == ("running", None)
     assert statuses[retry] == ("running", None)
+
+
+@pytest.mark.parametrize("dates", [1, 3], ids=["insert", "copy"])
+def test_rows_with_an_unknown_column_are_refused_and_nothing_is_written(
+    engine: Engine, dates: int
+) -> None:
+    writer = ReportWriter(engine)
+    day = dt.date(2024, 7, 19)
+    outcomes: list[tuple[dt.date, Explanation | BaseException]] = []
+    for i in range(dates):
+        good = _explanation("W9", day - dt.timedelta(days=i))
+        rows = dict(good.rows)
+        rows["metric_rankings"] = [{**rows["metric_rankings"][0], "colour": "red"}]
+        outcomes.append((good.date_target, replace(good, rows=rows)))
+    with pytest.raises(CasinoExplainError, match=r"unknown column\(s\) \['colour'\]"):
+        writer.write_range("W9", "coin_in", outcomes, parameters={})
+    assert _rows(engine, "metric_rankings", "W9") == []
+    assert _rows(engine, "runs", "W9") == []
