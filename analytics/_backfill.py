@@ -173,6 +173,13 @@ class DayMap(Mapping[pd.Timestamp, _V]):
             raise KeyError(key)
         return self._make(number)
 
+    def __contains__(self, key: object) -> bool:
+        # Membership must not make the value (a window is built on demand).
+        try:
+            return _day_number(parse_date(key, name="date")) in self._index
+        except InputError:
+            return False
+
     def __iter__(self) -> Iterator[pd.Timestamp]:
         return (pd.Timestamp(d) for d in self._days.astype("datetime64[D]"))
 

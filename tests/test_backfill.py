@@ -163,6 +163,12 @@ def test_every_date_by_default_and_failures_are_kept(daily: pd.DataFrame) -> Non
     ranks = bulk.table.groupby("date_target")["rank"].agg(["min", "max", "size"])
     assert (ranks["min"] == 1).all()
     assert (ranks["max"] == ranks["size"]).all()
+    # Membership by any date-like, without building the window.
+    explained = next(iter(bulk.windows))
+    assert explained.date() in bulk.windows
+    assert str(explained.date()) in bulk.windows
+    assert pd.Timestamp(START) not in bulk.windows
+    assert "not a date" not in bulk.windows
 
 
 def test_a_whole_year_matches_on_every_date() -> None:

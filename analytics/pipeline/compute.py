@@ -621,7 +621,10 @@ def _column_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         elif values.dtype.kind in "biu":
             columns[str(name)] = values.tolist()
         else:
-            columns[str(name)] = [_clean(v) for v in values]
+            # Text columns: Python str as they are, anything else cleaned.
+            columns[str(name)] = [
+                v if type(v) is str else _clean(v) for v in values.tolist()
+            ]
     names = list(columns)
     rows = zip(*columns.values(), strict=True)
     return [dict(zip(names, row, strict=True)) for row in rows]
