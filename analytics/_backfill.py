@@ -41,7 +41,7 @@ from analytics._frames import (
     MIN_HISTORY_DATES,
     DateWindow,
     _as_numeric,
-    check_columns,
+    _check_weeks,
     parse_date,
 )
 from analytics._metrics import (
@@ -58,6 +58,7 @@ from analytics._metrics import (
     RankMetricsResult,
     _candidates,
     _check_dates,
+    _check_frame,
     _check_method,
     _is_numeric,
     json_ready,
@@ -200,17 +201,7 @@ def _validated_grid(
     history_weeks: int,
 ) -> _Grid:
     """Validate like :func:`analytics._metrics.load_wide_table`, minus the window."""
-    if not isinstance(data, pd.DataFrame):
-        raise InputError(f"expected a pandas DataFrame, got {type(data).__name__}")
-    if data.empty:
-        raise InputError("the data is empty: no rows to explain")
-    if not data.columns.is_unique:
-        repeated = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
-        raise ColumnError(f"column name(s) {repeated!r} appear more than once")
-    check_columns(data, [date_col], role="date")
-    check_columns(data, [metric_col], role="KPI")
-    if metric_col == date_col:
-        raise ParameterError(f"metric_col={metric_col!r} is the date column")
+    _check_frame(data, date_col=date_col, metric_col=metric_col)
     dtypes = dict(
         zip(map(str, data.columns.tolist()), data.dtypes.tolist(), strict=True)
     )
@@ -219,7 +210,7 @@ def _validated_grid(
     chosen, ignored = _candidates(
         data, date_col=date_col, metric_col=metric_col, metrics=metrics, dtypes=dtypes
     )
-    _check_history_weeks(history_weeks)
+    _check_weeks(history_weeks)
     days = _check_dates(data, date_col, dtypes[date_col])
 
     first, last = days.min(), days.max()
@@ -241,17 +232,6 @@ def _validated_grid(
         metrics=chosen,
         ignored=ignored,
     )
-
-
-def _check_history_weeks(history_weeks: object) -> None:
-    if isinstance(history_weeks, bool) or not isinstance(
-        history_weeks, int | np.integer
-    ):
-        raise ParameterError(
-            f"history_weeks must be a whole number, got {history_weeks!r}"
-        )
-    if history_weeks < 1:
-        raise ParameterError(f"history_weeks must be at least 1, got {history_weeks!r}")
 
 
 def _wanted_days(grid: _Grid, dates: Iterable[object] | None) -> np.ndarray:
