@@ -93,6 +93,17 @@ def _run(engine: Engine, config: PipelineConfig, day: dt.date = TARGET) -> Any:
     )
 
 
+def _backfill(engine: Engine, config: PipelineConfig, days: list[dt.date]) -> Any:
+    return backfill_chunk(
+        CASINOS,
+        date_from=days[0],
+        date_to=days[-1],
+        config=config,
+        source=engine,
+        reporting=engine,
+    )
+
+
 @pytest.mark.postgres
 def test_chunk_rows_match_the_core_run_directly(
     engine: Engine, config: PipelineConfig, casino_data: Any
@@ -188,14 +199,7 @@ def test_bulk_path_gives_the_same_rows_as_the_daily_path(
     for day in days:
         _run(engine, config, day)
     daily_rows = _snapshot(engine, days)
-    outcome = backfill_chunk(
-        CASINOS,
-        date_from=days[0],
-        date_to=days[-1],
-        config=config,
-        source=engine,
-        reporting=engine,
-    )
+    outcome = _backfill(engine, config, days)
     assert (outcome.succeeded, outcome.failed) == (9, 0)
     _assert_same(daily_rows, _snapshot(engine, days))
 
@@ -220,14 +224,7 @@ def test_bulk_path_computes_the_metric_modules_once_per_casino(
 
         monkeypatch.setattr(analytics, name, counted)
     days = [TARGET - dt.timedelta(days=i) for i in range(6, -1, -1)]
-    outcome = backfill_chunk(
-        CASINOS,
-        date_from=days[0],
-        date_to=days[-1],
-        config=config,
-        source=engine,
-        reporting=engine,
-    )
+    outcome = _backfill(engine, config, days)
     assert (outcome.succeeded, outcome.failed) == (21, 0)
     # Every date came from the all-dates pass: no single-date call at all.
     assert calls == []
@@ -256,14 +253,7 @@ def test_bulk_path_confines_a_broken_extract_to_its_casino(engine: Engine) -> No
         }
     )
     days = [TARGET + dt.timedelta(days=i) for i in (1, 2)]
-    outcome = backfill_chunk(
-        CASINOS,
-        date_from=days[0],
-        date_to=days[-1],
-        config=config,
-        source=engine,
-        reporting=engine,
-    )
+    outcome = _backfill(engine, config, days)
     # C02's duplicated day makes its extract unusable as a whole: its dates fail
     # one by one with the reason, the other casinos are explained.
     assert (outcome.succeeded, outcome.failed) == (4, 2)
