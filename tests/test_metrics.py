@@ -680,8 +680,14 @@ def test_linkranks_finds_the_planted_cause_despite_a_distractor() -> None:
 
     rates = rank_hit_rates(cases=40, seed=9000)
     overall = rates[rates["cause"] == "all"].set_index(["method", "setting"])
-    assert overall.loc[("linkranks", "clean"), "top3"] >= 0.8
-    assert overall.loc[("linkranks", "distractor"), "top3"] >= 0.8
+    # The targets: at least 0.9 in the top 3 on both, clearly above
+    # bestranks with a distractor (40 seeded cases: 0.925 / 0.925 against 0.825).
+    assert overall.loc[("linkranks", "clean"), "top3"] >= 0.9
+    assert overall.loc[("linkranks", "distractor"), "top3"] >= 0.9
+    assert (
+        overall.loc[("linkranks", "distractor"), "top3"]
+        >= overall.loc[("bestranks", "distractor"), "top3"] + 0.05
+    )
     assert (
         overall.loc[("linkranks", "distractor"), "top1"]
         >= overall.loc[("bestranks", "distractor"), "top1"] + 0.1
