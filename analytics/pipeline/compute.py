@@ -510,12 +510,27 @@ most moved with it: avg_bet (down 18.0%); largest root cause: zone=Z2 \
         moved = ", ".join(_metric_phrase(r) for r in top_metrics)
         parts.append(f"most moved with it: {moved}")
     if root is not None:
-        share = root.get("share_of_change")
-        where = f"largest root cause: {root['segment']}"
-        if isinstance(share, int | float) and not math.isnan(share):
-            where += f" ({share * 100:.0f}% of the change)"
-        parts.append(where)
+        parts.append(_root_phrase(root))
     return "; ".join(parts) + "."
+
+
+# A root segment holding less of the change than this does not explain it: the
+# move is spread over the floor, and the sentence says so.
+_STANDS_OUT_SHARE = 0.2
+
+
+def _root_phrase(root: Mapping[str, Any]) -> str:
+    segment, share = root["segment"], root.get("share_of_change")
+    if not isinstance(share, int | float) or math.isnan(share):
+        return f"largest root cause: {segment}"
+    if share < 0:
+        return f"largest root cause: {segment} (against the overall move)"
+    if share < _STANDS_OUT_SHARE:
+        return (
+            "no single part of the floor stands out (the largest root cause, "
+            f"{segment}, holds {share * 100:.0f}% of the change)"
+        )
+    return f"largest root cause: {segment} ({share * 100:.0f}% of the change)"
 
 
 def explain_casino_dates(
