@@ -155,7 +155,7 @@ def _clean(value: Any) -> Any:
 
 def _pick(record: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
     # Records hold plain values already (_records and _column_records clean them).
-    return {name: record.get(name) for name in names}
+    return dict(zip(names, map(record.get, names), strict=True))
 
 
 def _records(result: Any, attribute: str = "table") -> list[dict[str, Any]]:

@@ -290,7 +290,7 @@ def _copy_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) ->
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(statement) as copy:
         for row in rows:
-            values = [row.get(n) for n in names]
+            values = list(map(row.get, names))
             for position in (names.index(n) for n in json_columns):
                 if values[position] is not None:
                     values[position] = Json(values[position])
