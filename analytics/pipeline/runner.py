@@ -347,7 +347,7 @@ def backfill_chunk(
 
     Per casino, the source is read once for the whole range plus its history
     window, every date is computed, and the answers are loaded in one transaction
-    per casino and KPI (multi-row inserts). Memory stays bounded by one casino.
+    per casino and KPI (COPY on PostgreSQL). Memory stays bounded by one casino.
 
     Returns
     -------
