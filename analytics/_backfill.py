@@ -994,11 +994,7 @@ class BackfillRankMetrics:
 
     def result_for(self, date: object) -> RankMetricsResult:
         """The single-date result of ``date`` (raises its failure if it had one)."""
-        day = parse_date(date, name="date")
-        if day in self.failures:
-            raise self.failures[day]
-        if day not in self.windows:
-            raise ParameterError(f"date={date!r} was not part of this backfill")
+        day = _explained_day(date, self.failures, self.windows)
         rows = _date_rows(self.table, day)
         kpi = self.kpi.loc[self.kpi["date_target"] == day].iloc[0].to_dict()
         kpi.pop("date_target")
@@ -1013,6 +1009,20 @@ class BackfillRankMetrics:
             notes=self.notes[day],
             skipped=dict(zip(skipped["metric"], skipped["reason"], strict=True)),
         )
+
+
+def _explained_day(
+    date: object,
+    failures: Mapping[pd.Timestamp, InputError],
+    explained: Mapping[Any, Any],
+) -> pd.Timestamp:
+    """``date`` as a Timestamp; raises its failure, or if it was not backfilled."""
+    day = parse_date(date, name="date")
+    if day in failures:
+        raise failures[day]
+    if day not in explained:
+        raise ParameterError(f"date={date!r} was not part of this backfill")
+    return day
 
 
 def _date_rows(frame: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
@@ -1439,11 +1449,7 @@ class BackfillAssessChange:
 
     def result_for(self, date: object) -> AssessChangeResult:
         """The single-date result of ``date`` (raises its failure if it had one)."""
-        day = parse_date(date, name="date")
-        if day in self.failures:
-            raise self.failures[day]
-        if day not in self.windows:
-            raise ParameterError(f"date={date!r} was not part of this backfill")
+        day = _explained_day(date, self.failures, self.windows)
         frame = _date_rows(self.table, day)
         holiday_target, holiday_base = self.holidays[day]
         return AssessChangeResult(
