@@ -169,6 +169,10 @@ def test_every_date_by_default_and_failures_are_kept(daily: pd.DataFrame) -> Non
     assert str(explained.date()) in bulk.windows
     assert pd.Timestamp(START) not in bulk.windows
     assert "not a date" not in bulk.windows
+    with pytest.raises(DateError):
+        bulk.result_for(START)  # the date's own failure
+    with pytest.raises(ParameterError, match="was not part of this backfill"):
+        bulk.result_for("2099-01-01")
 
 
 def test_a_whole_year_matches_on_every_date() -> None:
