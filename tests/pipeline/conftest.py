@@ -109,6 +109,28 @@ def source_tables() -> Callable[..., dict[str, pd.DataFrame]]:
 
 
 @pytest.fixture(scope="session")
+def load_sources(
+    casino_data: object, source_tables: Callable[..., dict[str, pd.DataFrame]]
+) -> Callable[[Engine], None]:
+    """Loads the clean source tables and the broken_* copies (C02 duplicated)."""
+
+    def load(engine: Engine) -> None:
+        from analytics.pipeline.demo import load_source_tables
+
+        load_source_tables(engine, source_tables(casino_data))
+        broken = source_tables(casino_data, broken="C02")
+        load_source_tables(
+            engine,
+            {
+                "broken_daily": broken["casino_daily"],
+                "broken_segments": broken["casino_segment_daily"],
+            },
+        )
+
+    return load
+
+
+@pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """Airflow's metadata database, migrated once per session."""
     subprocess.run(

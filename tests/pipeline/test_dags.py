@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 import analytics
 from analytics.pipeline.connections import engine_from_url
-from analytics.pipeline.demo import load_source_tables, logical_date_for
+from analytics.pipeline.demo import logical_date_for
 from analytics.pipeline.migrate import upgrade
 
 pytestmark = [
@@ -45,20 +45,11 @@ ENV_KEYS = (
 @pytest.fixture(scope="module")
 def engine(
     postgres_url: str,
-    casino_data: Any,
-    source_tables: Callable[..., Any],
+    load_sources: Callable[[Engine], None],
     airflow_db: Path,
 ) -> Iterator[Engine]:
     engine = engine_from_url(postgres_url)
-    load_source_tables(engine, source_tables(casino_data))
-    broken = source_tables(casino_data, broken="C02")
-    load_source_tables(
-        engine,
-        {
-            "broken_daily": broken["casino_daily"],
-            "broken_segments": broken["casino_segment_daily"],
-        },
-    )
+    load_sources(engine)
     upgrade(postgres_url)
     saved = {key: os.environ.get(key) for key in ENV_KEYS}
     uri = sa.make_url(postgres_url).set(drivername="postgresql")

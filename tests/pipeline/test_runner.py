@@ -18,7 +18,6 @@ from analytics.errors import ParameterError
 from analytics.pipeline.compute import run_parameters
 from analytics.pipeline.config import PipelineConfig, load_config
 from analytics.pipeline.connections import engine_from_url
-from analytics.pipeline.demo import load_source_tables
 from analytics.pipeline.migrate import upgrade
 from analytics.pipeline.runner import (
     backfill_chunk,
@@ -43,18 +42,10 @@ ANSWER_TABLES = {
 
 @pytest.fixture(scope="module")
 def engine(
-    postgres_url: str, casino_data: Any, source_tables: Callable[..., Any]
+    postgres_url: str, load_sources: Callable[[Engine], None]
 ) -> Iterator[Engine]:
     engine = engine_from_url(postgres_url)
-    load_source_tables(engine, source_tables(casino_data))
-    broken = source_tables(casino_data, broken="C02")
-    load_source_tables(
-        engine,
-        {
-            "broken_daily": broken["casino_daily"],
-            "broken_segments": broken["casino_segment_daily"],
-        },
-    )
+    load_sources(engine)
     upgrade(postgres_url)
     yield engine
     engine.dispose()
